@@ -1,0 +1,195 @@
+// The batch frame, byte by byte in docs/PROTOCOL.md:
+//
+//   magic "FLTB" | version u8 | flags u8 | agent_id_len u8 | agent_id
+//   | epoch u64 | first_seq u64 | last_seq u64 | record_count u32
+//   | payload_len u32 | payload_crc32c u32 | payload
+//
+// All integers little-endian. The payload is `record_count` records, each
+// `body_len varint | kind u8 | seq_delta varint | ts_delta zigzag | payload`.
+// On the wire the whole frame is one zstd frame.
+
+/// Encodes and decodes batch frames, compressed or not.
+public enum BatchFrame {
+    public static let magic: [UInt8] = Array("FLTB".utf8)
+    public static let formatVersion: UInt8 = 1
+    /// Fixed header bytes besides the agent id.
+    static let fixedHeaderBytes = 4 + 1 + 1 + 1 + 8 + 8 + 8 + 4 + 4 + 4
+    /// The smallest record: length, kind, seq delta, ts delta, flags.
+    static let minRecordBytes = 5
+
+    // MARK: Encoding
+
+    /// The uncompressed frame of `batch`. Records must have strictly
+    /// ascending sequence numbers starting at 1 or more; events should be validated.
+    public static func encode(_ batch: Batch) throws(WireError) -> [UInt8] {
+        if let why = AgentID.problem(with: batch.agentID) { throw WireError(.invalidAgentID(why)) }
+        guard let first = batch.firstSequence, let last = batch.lastSequence else { throw WireError(.emptyBatch) }
+        guard batch.records.count <= Int(UInt32.max) else {
+            throw WireError(.tooManyRecords(count: UInt64(batch.records.count), limit: Int(UInt32.max)))
+        }
+        guard first >= 1 else { throw WireError(.sequenceMismatch("sequences start at 1")) }
+
+        var payload = ByteWriter(capacity: batch.records.count * 96)
+        var body = ByteWriter(capacity: 256)
+        var previousSeq = first - 1
+        var previousTs: Int64 = 0
+        for record in batch.records {
+            guard record.sequence > previousSeq else {
+                throw WireError(.sequenceMismatch("record \(record.sequence) does not follow \(previousSeq)"))
+            }
+            body.bytes.removeAll(keepingCapacity: true)
+            body.u8(record.event.kind.code)
+            body.varint(record.sequence - previousSeq)
+            body.zigzag(record.event.timestamp.microsecondsSinceEpoch &- previousTs)
+            EventBinaryCodec.encodePayload(record.event, into: &body)
+            payload.varint(UInt64(body.bytes.count))
+            payload.raw(body.bytes)
+            previousSeq = record.sequence
+            previousTs = record.event.timestamp.microsecondsSinceEpoch
+        }
+        guard payload.bytes.count <= Int(UInt32.max) else {
+            throw WireError(.lengthOutOfBounds(field: "payload", length: UInt64(payload.bytes.count), limit: UInt64(UInt32.max)))
+        }
+
+        var w = ByteWriter(capacity: fixedHeaderBytes + batch.agentID.utf8.count + payload.bytes.count)
+        w.raw(magic)
+        w.u8(formatVersion)
+        w.u8(0)
+        w.u8(UInt8(batch.agentID.utf8.count))
+        w.raw(batch.agentID.utf8)
+        w.u64(batch.epoch.rawValue)
+        w.u64(first)
+        w.u64(last)
+        w.u32(UInt32(batch.records.count))
+        w.u32(UInt32(payload.bytes.count))
+        w.u32(CRC32C.checksum(payload.bytes))
+        w.raw(payload.bytes)
+        return w.bytes
+    }
+
+    /// The frame compressed with zstd, as sent on the wire.
+    public static func encodeCompressed(
+        _ batch: Batch, level: Int32 = Zstd.defaultLevel, dictionary: ZstdDictionary? = nil
+    ) throws(WireError) -> [UInt8] {
+        let frame = try encode(batch)
+        do {
+            return try Zstd.compress(frame, level: level, dictionary: dictionary)
+        } catch {
+            throw WireError(.compression(error))
+        }
+    }
+
+    // MARK: Decoding
+
+    /// Decompresses (refusing more than `limits.maxDecompressedBytes` while
+    /// decompressing) and decodes a wire frame.
+    public static func decodeCompressed(
+        _ compressed: some Collection<UInt8>, limits: BatchLimits = BatchLimits(), dictionary: ZstdDictionary? = nil
+    ) throws(WireError) -> Batch {
+        let frame: [UInt8]
+        do {
+            frame = try Zstd.decompress(compressed, maxOutputBytes: limits.maxDecompressedBytes, dictionary: dictionary)
+        } catch {
+            throw WireError(.compression(error))
+        }
+        return try decode(frame, limits: limits)
+    }
+
+    /// Decodes an uncompressed frame, checking every length, the CRC, the
+    /// sequence run and each event's validity.
+    public static func decode(_ frame: [UInt8], limits: BatchLimits = BatchLimits()) throws(WireError) -> Batch {
+        let result = frame.withUnsafeBytes { raw in
+            Result { () throws(WireError) -> Batch in try decode(raw, limits: limits) }
+        }
+        return try result.get()
+    }
+
+    static func decode(_ raw: UnsafeRawBufferPointer, limits: BatchLimits) throws(WireError) -> Batch {
+        var r = ByteReader(raw)
+        for expected in magic {
+            guard try r.u8("magic") == expected else { throw WireError(.badMagic) }
+        }
+        let version = try r.u8("version")
+        guard version == formatVersion else { throw WireError(.unsupportedVersion(version)) }
+        guard try r.u8("flags") == 0 else { throw WireError(.reservedBitsSet(field: "header flags")) }
+        let agentID = try r.string("agent_id", limit: AgentID.maxLength)
+        if let why = AgentID.problem(with: agentID) { throw WireError(.invalidAgentID(why)) }
+        let epoch = WALEpoch(rawValue: try r.u64("epoch"))
+        let first = try r.u64("first_seq")
+        let last = try r.u64("last_seq")
+        let count = try r.u32("record_count")
+        let payloadLength = try r.u32("payload_len")
+        let crc = try r.u32("payload_crc32c")
+
+        guard count >= 1 else { throw WireError(.emptyBatch) }
+        guard count <= limits.maxRecords else {
+            throw WireError(.tooManyRecords(count: UInt64(count), limit: limits.maxRecords))
+        }
+        guard first >= 1, last >= first else {
+            throw WireError(.sequenceMismatch("first_seq \(first), last_seq \(last)"))
+        }
+        guard last - first >= UInt64(count) - 1 else {
+            throw WireError(.sequenceMismatch("\(count) records cannot fit in \(first)...\(last)"))
+        }
+        guard Int(payloadLength) <= r.remaining else { throw WireError(.truncated(field: "payload")) }
+        guard Int(payloadLength) == r.remaining else {
+            throw WireError(.trailingBytes(field: "payload", count: r.remaining - Int(payloadLength)))
+        }
+        let payloadStart = r.offset
+        let actual = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[payloadStart..<r.end]))
+        guard actual == crc else { throw WireError(.checksumMismatch(expected: crc, actual: actual)) }
+        // A record takes at least minRecordBytes, so the payload bounds what we reserve.
+        guard UInt64(count) * UInt64(minRecordBytes) <= UInt64(payloadLength) else {
+            throw WireError(.recordCountMismatch(declared: UInt64(count), actual: UInt64(payloadLength) / UInt64(minRecordBytes)))
+        }
+
+        var records: [Batch.Record] = []
+        records.reserveCapacity(Int(count))
+        var previousSeq = first - 1
+        var previousTs: Int64 = 0
+        while !r.isAtEnd {
+            let index = records.count
+            guard index < Int(count) else {
+                throw WireError(.recordCountMismatch(declared: UInt64(count), actual: UInt64(index) + 1))
+            }
+            let bodyLength = try r.count("record \(index) length", limit: r.remaining)
+            let bodyStart = r.offset
+            try r.skip(bodyLength, "record \(index)")
+            var body = ByteReader(raw, start: bodyStart, end: bodyStart + bodyLength)
+            let kindCode = try body.u8("record \(index) kind")
+            guard let kind = EventKind(code: kindCode) else { throw WireError(.unknownKind(kindCode)) }
+            let delta = try body.varint("record \(index) seq_delta")
+            guard delta >= 1, delta <= last - previousSeq else {
+                throw WireError(.sequenceMismatch("record \(index) sequence delta \(delta) leaves \(previousSeq)...\(last)"))
+            }
+            let sequence = previousSeq + delta
+            if index == 0, sequence != first {
+                throw WireError(.sequenceMismatch("first record has sequence \(sequence), header says \(first)"))
+            }
+            let tsDelta = try body.zigzag("record \(index) ts_delta")
+            let (ts, overflow) = previousTs.addingReportingOverflow(tsDelta)
+            guard !overflow else { throw WireError(.varintOverflow(field: "record \(index) ts_delta")) }
+            let timestamp = Timestamp(microsecondsSinceEpoch: ts)
+            let payload = try EventBinaryCodec.decodePayload(kind: kind, timestamp: timestamp, from: &body)
+            guard body.isAtEnd else {
+                throw WireError(.trailingBytes(field: "record \(index)", count: body.remaining))
+            }
+            let event = Event(timestamp: timestamp, payload)
+            do {
+                try event.validate()
+            } catch {
+                throw WireError(.invalidEvent(record: index, error))
+            }
+            records.append(Batch.Record(sequence: sequence, event: event))
+            previousSeq = sequence
+            previousTs = ts
+        }
+        guard records.count == Int(count) else {
+            throw WireError(.recordCountMismatch(declared: UInt64(count), actual: UInt64(records.count)))
+        }
+        guard previousSeq == last else {
+            throw WireError(.sequenceMismatch("last record has sequence \(previousSeq), header says \(last)"))
+        }
+        return Batch(agentID: agentID, epoch: epoch, records: records)
+    }
+}
