@@ -46,6 +46,7 @@ let package = Package(
         .target(
             name: "FleetPKI",
             dependencies: [
+                "FleetCore",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),

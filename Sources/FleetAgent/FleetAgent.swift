@@ -1,4 +1,4 @@
-public import FleetCore
+import FleetCore
 
 /// The fleet agent: runs beside the RPA executor on every PC, records its
 /// events into a crash-safe WAL and ships them to the collector.

@@ -1,4 +1,4 @@
-public import FleetCore
+import FleetCore
 
 /// The fleet collector: authenticates agents, merges their batches into
 /// SQLite, computes summaries and runs self-healing rules.
