@@ -90,8 +90,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FleetCoreTests",
-            dependencies: ["FleetCore"],
-            resources: [.copy("Fixtures")],
+            dependencies: ["FleetCore", "CZstd"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -137,9 +137,9 @@ public final class ZstdDecompressor {
             }
             output.append(contentsOf: chunk[0..<produced])
             lastResult = result
-            // Done when all input is consumed and the output buffer was not filled
-            // (a full buffer may mean more output is pending).
-            if inBuffer.pos == inBuffer.size && produced < chunk.count {
+            // Done when all input is consumed and either the frame is complete or
+            // zstd can make no more progress (then lastResult says it is truncated).
+            if inBuffer.pos == inBuffer.size && (result == 0 || produced == 0) {
                 break
             }
         }

@@ -1,0 +1,72 @@
+import Benchmark
+import FleetCore
+import Foundation
+
+/// Events per measured batch. One iteration handles one whole batch and the
+/// scaling factor equals its size, so the throughput column reads in events
+/// per second (its `(K)` unit: thousands of events per second) and the
+/// scaled time and malloc columns per event.
+let eventsPerBatch = BenchmarkScalingFactor.kilo
+
+/// The zstd level agents ship with (`shipper.zstd_level`, default 3).
+let wireLevel: Int32 = Zstd.defaultLevel
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.throughput, .wallClock, .mallocCountTotal],
+        warmupIterations: 10,
+        scalingFactor: eventsPerBatch,
+        maxDuration: .seconds(3),
+        maxIterations: 10_000
+    )
+
+    Benchmark("Frame encode, 1000 step_finished") { _, fixture in
+        blackHole(try BatchFrame.encode(fixture.batch))
+    } setup: {
+        try WireFixture.make()
+    }
+
+    Benchmark("Frame decode, 1000 step_finished") { _, fixture in
+        blackHole(try BatchFrame.decode(fixture.frame))
+    } setup: {
+        try WireFixture.make()
+    }
+
+    Benchmark("Frame encodeCompressed zstd-3, 1000 step_finished") { _, fixture in
+        blackHole(try BatchFrame.encodeCompressed(fixture.batch, level: wireLevel))
+    } setup: {
+        try WireFixture.make()
+    }
+
+    Benchmark("Frame decodeCompressed zstd-3, 1000 step_finished") { _, fixture in
+        blackHole(try BatchFrame.decodeCompressed(fixture.compressed))
+    } setup: {
+        try WireFixture.make()
+    }
+
+    // Only the zstd part of encodeCompressed, with one compression context
+    // kept across iterations instead of a new one per call.
+    Benchmark("Zstd compress frame level 3, reused ZstdCompressor") { _, state in
+        blackHole(try state.compressor.compress(state.frame))
+    } setup: {
+        (frame: try WireFixture.make().frame, compressor: ZstdCompressor(level: wireLevel))
+    }
+
+    // Sizes, not speed: one iteration reports them as custom metrics, and the
+    // setup prints them as a table.
+    Benchmark(
+        "Wire sizes zstd-3: Fleet vs zstd CLI, dictionary vs none",
+        configuration: .init(
+            metrics: CompressionReport.Metric.all(includingCLI: ZstdCLI.isAvailable),
+            warmupIterations: 0,
+            scalingFactor: .one,
+            maxIterations: 1
+        )
+    ) { benchmark, report in
+        report.record(in: benchmark)
+    } setup: {
+        let report = try CompressionReport.measure(batch: try WireFixture.make().batch, level: wireLevel)
+        FileHandle.standardOutput.write(Data(("\n" + report.table + "\n\n").utf8))
+        return report
+    }
+}
