@@ -107,8 +107,7 @@ public struct PKIDirectory: Sendable {
     // MARK: Files
 
     static func exists(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0
+        access(path, F_OK) == 0
     }
 
     static func makeDirectory(_ path: String) throws(PKIError) {

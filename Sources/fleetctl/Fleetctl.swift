@@ -24,33 +24,6 @@ enum ExitStatus {
 
 /// Prints a one-line error to standard error.
 func printError(_ message: String) {
-    var stderr = StandardError()
+    var stderr = StandardErrorStream()
     print("fleetctl: \(message)", to: &stderr)
 }
-
-/// Standard error as a `TextOutputStream`, written with write(2).
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        var string = string
-        string.withUTF8 { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var offset = 0
-            while offset < buffer.count {
-                let n = systemWrite(STDERR_FILENO, base + offset, buffer.count - offset)
-                if n <= 0 { return }
-                offset += n
-            }
-        }
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-private let systemWrite = Glibc.write
-#elseif canImport(Musl)
-import Musl
-private let systemWrite = Musl.write
-#elseif canImport(Darwin)
-import Darwin
-private let systemWrite = Darwin.write
-#endif

@@ -135,7 +135,7 @@ struct CompressionReport {
         let small = "\(smallBatchEvents)-event batch, mean of \(smallBatchCount)"
         var lines = [
             "Fleet wire sizes: step_finished events, zstd level 3",
-            pad("", 52) + pad("bytes", 10, right: true) + pad("bytes/event", 13, right: true),
+            pad("", Self.labelWidth) + pad("bytes", 10, right: true) + pad("bytes/event", 13, right: true),
             row("\(large): frame, uncompressed", Double(frameBytes), per: events),
             row("\(large): NDJSON (EventJSON), uncompressed", Double(ndjsonBytes), per: events),
             row("\(large): NDJSON, Fleet zstd", Double(ndjsonCompressedBytes), per: events),
@@ -143,14 +143,14 @@ struct CompressionReport {
         ]
         if let cliBytes, let ratioToCLI {
             lines.append(row("\(large): frame, zstd CLI (\(ZstdCLI.path) -3)", Double(cliBytes), per: events))
-            lines.append(pad("  Fleet / CLI size", 52) + pad(format(ratioToCLI, 3), 23, right: true))
+            lines.append(pad("  Fleet / CLI size", Self.labelWidth) + pad(format(ratioToCLI, 3), 23, right: true))
         } else {
             lines.append("\(large): frame, zstd CLI: not measured (\(ZstdCLI.path) not installed)")
         }
         lines += [
             row("\(small): no dictionary", smallBatchBytes, per: smallBatchEvents),
             row("\(small): dictionary", smallBatchDictionaryBytes, per: smallBatchEvents),
-            pad("  dictionary / no dictionary", 52)
+            pad("  dictionary / no dictionary", Self.labelWidth)
                 + pad(format(smallBatchDictionaryBytes / smallBatchBytes, 3), 23, right: true),
             "  (dictionary: \(dictionaryBytes) bytes, trained on \(trainingBatchCount) frames of "
                 + "\(smallBatchEvents) events from other PCs)",
@@ -158,9 +158,13 @@ struct CompressionReport {
         return lines.joined(separator: "\n")
     }
 
+    /// Width of the label column of `table`.
+    private static let labelWidth = 58
+
     /// One table row: a label, a byte count and bytes per event.
     private func row(_ label: String, _ bytes: Double, per events: Int) -> String {
-        pad(label, 52) + pad(format(bytes, 0), 10, right: true) + pad(format(bytes / Double(events), 1), 13, right: true)
+        pad(label, Self.labelWidth) + pad(format(bytes, 0), 10, right: true)
+            + pad(format(bytes / Double(events), 1), 13, right: true)
     }
 
     /// `value` with `decimals` digits after the point.

@@ -117,6 +117,27 @@ struct StepFinishedWorkload {
         return Event(timestamp: Timestamp(microsecondsSinceEpoch: finished), .stepFinished(payload))
     }
 
+    /// One line describing `batch`'s `step_finished` events, to check the
+    /// workload against the shares it aims for.
+    static func summary(of batch: Batch) -> String {
+        let steps = batch.records.compactMap { record -> StepFinished? in
+            if case .stepFinished(let step) = record.event.payload { return step }
+            return nil
+        }
+        guard !steps.isEmpty else { return "no step_finished events" }
+        func percent(_ predicate: (StepFinished) -> Bool) -> String {
+            let share = Double(steps.filter(predicate).count) * 100 / Double(steps.count)
+            return String(Int(share.rounded())) + " %"
+        }
+        let workflows = Set(steps.map(\.workflowID)).count
+        let executions = Set(steps.map(\.executionID)).count
+        let times = batch.records.map(\.event.timestamp.microsecondsSinceEpoch)
+        let meanGapMs = times.count > 1 ? (times[times.count - 1] - times[0]) / Int64(times.count - 1) / 1000 : 0
+        return "\(steps.count) step_finished events: \(workflows) workflows, \(executions) executions, "
+            + "failed \(percent { !$0.success }), cache hit \(percent(\.cacheHit)), degraded \(percent(\.degraded)), "
+            + "analyze set \(percent { $0.analyzeMs != nil }), \(meanGapMs) ms between events on average"
+    }
+
     /// Microseconds as a millisecond duration, exact to the microsecond.
     private static func milliseconds(_ micros: Int) -> Double {
         Double(micros) / 1000

@@ -2,11 +2,15 @@ import Benchmark
 import FleetCore
 import Foundation
 
-/// Events per measured batch. One iteration handles one whole batch and the
-/// scaling factor equals its size, so the throughput column reads in events
-/// per second (its `(K)` unit: thousands of events per second) and the
-/// scaled time and malloc columns per event.
-let eventsPerBatch = BenchmarkScalingFactor.kilo
+/// The scaling factor of the throughput benchmarks, equal to the number of
+/// events in the measured batch. One iteration handles one whole batch, so
+/// the throughput column reads in events per second (its `(K)` unit:
+/// thousands of events per second) and the scaled time and malloc columns
+/// per event.
+var batchScaling: BenchmarkScalingFactor { .kilo }
+
+/// Events in the measured batch.
+var eventsPerBatch: Int { batchScaling.rawValue }
 
 /// The zstd level agents ship with (`shipper.zstd_level`, default 3).
 let wireLevel: Int32 = Zstd.defaultLevel
@@ -15,7 +19,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.throughput, .wallClock, .mallocCountTotal],
         warmupIterations: 10,
-        scalingFactor: eventsPerBatch,
+        scalingFactor: batchScaling,
         maxDuration: .seconds(3),
         maxIterations: 10_000
     )
@@ -52,12 +56,14 @@ let benchmarks: @Sendable () -> Void = {
         (frame: try WireFixture.make().frame, compressor: ZstdCompressor(level: wireLevel))
     }
 
-    // Sizes, not speed: one iteration reports them as custom metrics, and the
-    // setup prints them as a table.
+    // Sizes, not speed: one iteration reports them as custom metrics, shown
+    // as exact counts, and the setup prints them as a table.
+    let sizeMetrics = CompressionReport.Metric.all(includingCLI: ZstdCLI.isAvailable)
     Benchmark(
         "Wire sizes zstd-3: Fleet vs zstd CLI, dictionary vs none",
         configuration: .init(
-            metrics: CompressionReport.Metric.all(includingCLI: ZstdCLI.isAvailable),
+            metrics: sizeMetrics,
+            units: Dictionary(uniqueKeysWithValues: sizeMetrics.map { ($0, BenchmarkUnits.count) }),
             warmupIterations: 0,
             scalingFactor: .one,
             maxIterations: 1
@@ -65,8 +71,10 @@ let benchmarks: @Sendable () -> Void = {
     ) { benchmark, report in
         report.record(in: benchmark)
     } setup: {
-        let report = try CompressionReport.measure(batch: try WireFixture.make().batch, level: wireLevel)
-        FileHandle.standardOutput.write(Data(("\n" + report.table + "\n\n").utf8))
+        let batch = try WireFixture.make().batch
+        let report = try CompressionReport.measure(batch: batch, level: wireLevel)
+        let text = "\n" + StepFinishedWorkload.summary(of: batch) + "\n\n" + report.table + "\n\n"
+        FileHandle.standardOutput.write(Data(text.utf8))
         return report
     }
 }

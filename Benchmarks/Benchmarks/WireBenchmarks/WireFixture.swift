@@ -13,7 +13,7 @@ struct WireFixture {
     /// Builds the batch of PC `rpa-pc-0042` (seed 42) and encodes it both ways.
     static func make() throws -> WireFixture {
         let batch = StepFinishedWorkload.batch(
-            events: eventsPerBatch.rawValue, seed: 42, agentID: "rpa-pc-0042", firstSequence: 48_001)
+            events: eventsPerBatch, seed: 42, agentID: "rpa-pc-0042", firstSequence: 48_001)
         let frame = try BatchFrame.encode(batch)
         let compressed = try BatchFrame.encodeCompressed(batch, level: wireLevel)
         guard try BatchFrame.decode(frame) == batch, try BatchFrame.decodeCompressed(compressed) == batch else {

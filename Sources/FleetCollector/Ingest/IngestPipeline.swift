@@ -1,0 +1,117 @@
+import FleetCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Group commit: ingest requests queue here and one writer merges as many as
+/// are waiting (up to `commitMaxEvents`) in a single durable transaction,
+/// then answers each. A request is answered only after its transaction
+/// committed. The queue is bounded: when full, `submit` answers `.overloaded`
+/// at once (HTTP 503 with Retry-After) instead of letting memory grow.
+public final class IngestPipeline: Service, Sendable {
+    public enum SubmitResult: Sendable {
+        case committed(MergeOutcome)
+        case overloaded
+        case shuttingDown
+        case failed(String)
+    }
+
+    struct Pending {
+        var batch: ReceivedBatch
+        var continuation: CheckedContinuation<SubmitResult, Never>
+    }
+
+    struct State {
+        var queue: [Pending] = []
+        var head = 0
+        var accepting = true
+        var queuedCount: Int { queue.count - head }
+    }
+
+    let store: FleetStore
+    let capacity: Int
+    let commitMaxEvents: Int
+    let logger: Logger
+    private let state = Mutex(State())
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+
+    public init(store: FleetStore, capacity: Int, commitMaxEvents: Int, logger: Logger) {
+        self.store = store
+        self.capacity = capacity
+        self.commitMaxEvents = commitMaxEvents
+        self.logger = logger
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Batches waiting for the writer.
+    public var queueDepth: Int { state.withLock { $0.queuedCount } }
+
+    /// Queues a batch and waits until it is committed (or refused).
+    public func submit(_ batch: ReceivedBatch) async -> SubmitResult {
+        await withCheckedContinuation { continuation in
+            let refusal: SubmitResult? = state.withLock { state in
+                guard state.accepting else { return .shuttingDown }
+                guard state.queuedCount < capacity else { return .overloaded }
+                state.queue.append(Pending(batch: batch, continuation: continuation))
+                return nil
+            }
+            if let refusal {
+                continuation.resume(returning: refusal)
+            } else {
+                wake.yield()
+            }
+        }
+    }
+
+    /// The writer. On graceful shutdown it stops accepting, commits what is queued, and returns.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            for await _ in wakeups {
+                await drain()
+            }
+        } onGracefulShutdown: {
+            self.state.withLock { $0.accepting = false }
+            self.wake.finish()
+        }
+        // Anything queued between the last wakeup and finish().
+        await drain()
+    }
+
+    private func drain() async {
+        while true {
+            let group: [Pending] = state.withLock { state in
+                var taken: [Pending] = []
+                var events = 0
+                while state.head < state.queue.count {
+                    let next = state.queue[state.head]
+                    let n = next.batch.batch.records.count
+                    if !taken.isEmpty && events + n > commitMaxEvents { break }
+                    taken.append(next)
+                    events += n
+                    state.head += 1
+                }
+                if state.head > 1024 && state.head * 2 > state.queue.count {
+                    state.queue.removeFirst(state.head)
+                    state.head = 0
+                } else if state.head == state.queue.count {
+                    state.queue.removeAll(keepingCapacity: true)
+                    state.head = 0
+                }
+                return taken
+            }
+            if group.isEmpty { return }
+            do {
+                let outcomes = try await store.merge(group.map(\.batch))
+                for (pending, outcome) in zip(group, outcomes) {
+                    pending.continuation.resume(returning: .committed(outcome))
+                }
+            } catch {
+                logger.error("merge failed; batches not acknowledged", metadata: ["error": "\(error)", "batches": "\(group.count)"])
+                for pending in group {
+                    pending.continuation.resume(returning: .failed("\(error)"))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import FleetCore
+import GRDB
+
+/// The collector's SQLite database (GRDB `DatabasePool`, WAL mode). One
+/// writer merges batches; any number of readers compute summaries.
+///
+/// Durability: with `store.synchronous = "full"` (the default) every commit
+/// is fsynced before `merge` returns, so an acknowledged batch survives a
+/// power cut; with `"normal"` it survives a crash of the collector process
+/// but the last commits may be lost if the machine loses power.
+public final class FleetStore: Sendable {
+    let pool: DatabasePool
+    public let path: String
+
+    public init(path: String, synchronousFull: Bool = true) throws {
+        var configuration = Configuration()
+        configuration.label = "fleet-store"
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: synchronousFull ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+        }
+        self.path = path
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try StoreSchema.migrator.migrate(pool)
+    }
+
+    /// Reads in a snapshot.
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.read(body)
+    }
+
+    /// The sequence ranges committed for one agent and epoch, ascending.
+    public func committedRanges(agentID: String, epoch: WALEpoch) async throws -> [ClosedRange<UInt64>] {
+        try await pool.read { db in
+            try DeliveryRanges.load(db, agentID: agentID, epoch: epoch)
+        }
+    }
+}
