@@ -18,6 +18,7 @@ public final class Collector: Sendable {
     let logger: Logger
     let ingestPort = PortPromise()
     let adminPort = PortPromise()
+    private let running = Mutex<ServiceGroup?>(nil)
 
     public init(configuration: CollectorConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -40,7 +41,14 @@ public final class Collector: Sendable {
                 services: try services().map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
+        running.withLock { $0 = group }
+        defer { running.withLock { $0 = nil } }
         try await group.run()
+    }
+
+    /// Starts the same graceful shutdown as SIGTERM: listeners stop, queued batches commit, `run` returns.
+    public func shutdown() async {
+        await running.withLock { $0 }?.triggerGracefulShutdown()
     }
 
     /// The services in start order; they shut down in reverse, listeners first, writer last.

@@ -6,6 +6,8 @@ import Foundation
 /// `zstd` CLI on the same frame, and a trained dictionary against none for
 /// the small batches an agent ships when it is nearly idle.
 struct CompressionReport {
+    /// The zstd level of every compressed size.
+    var level: Int32
     /// Events in the large batch (the one the throughput benchmarks use).
     var events: Int
     /// The uncompressed frame of the large batch.
@@ -90,6 +92,7 @@ struct CompressionReport {
         }
 
         return CompressionReport(
+            level: level,
             events: batch.records.count,
             frameBytes: frame.count,
             ndjsonBytes: ndjson.count,
@@ -134,7 +137,7 @@ struct CompressionReport {
         let large = "\(events)-event batch"
         let small = "\(smallBatchEvents)-event batch, mean of \(smallBatchCount)"
         var lines = [
-            "Fleet wire sizes: step_finished events, zstd level 3",
+            "Fleet wire sizes: step_finished events, zstd level \(level)",
             pad("", Self.labelWidth) + pad("bytes", 10, right: true) + pad("bytes/event", 13, right: true),
             row("\(large): frame, uncompressed", Double(frameBytes), per: events),
             row("\(large): NDJSON (EventJSON), uncompressed", Double(ndjsonBytes), per: events),
@@ -142,7 +145,7 @@ struct CompressionReport {
             row("\(large): frame, Fleet zstd (encodeCompressed)", Double(compressedBytes), per: events),
         ]
         if let cliBytes, let ratioToCLI {
-            lines.append(row("\(large): frame, zstd CLI (\(ZstdCLI.path) -3)", Double(cliBytes), per: events))
+            lines.append(row("\(large): frame, zstd CLI (\(ZstdCLI.path) -\(level))", Double(cliBytes), per: events))
             lines.append(pad("  Fleet / CLI size", Self.labelWidth) + pad(format(ratioToCLI, 3), 23, right: true))
         } else {
             lines.append("\(large): frame, zstd CLI: not measured (\(ZstdCLI.path) not installed)")

@@ -125,6 +125,7 @@ struct StepFinishedWorkload {
             return nil
         }
         guard !steps.isEmpty else { return "no step_finished events" }
+        /// The share of steps matching `predicate`, as "NN %".
         func percent(_ predicate: (StepFinished) -> Bool) -> String {
             let share = Double(steps.filter(predicate).count) * 100 / Double(steps.count)
             return String(Int(share.rounded())) + " %"

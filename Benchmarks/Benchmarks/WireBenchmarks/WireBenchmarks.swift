@@ -15,6 +15,8 @@ var eventsPerBatch: Int { batchScaling.rawValue }
 /// The zstd level agents ship with (`shipper.zstd_level`, default 3).
 let wireLevel: Int32 = Zstd.defaultLevel
 
+/// Registers the wire benchmarks; the boilerplate the BenchmarkPlugin
+/// generates calls it.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.throughput, .wallClock, .mallocCountTotal],
