@@ -275,10 +275,19 @@ public enum EventBinaryCodec {
 
 // MARK: - Helpers
 
-/// Packs booleans into a flags word, first argument in bit 0.
-private func bits(_ values: Bool...) -> UInt64 {
-    var word: UInt64 = 0
-    for (i, v) in values.enumerated() where v { word |= 1 << UInt64(i) }
+/// Packs booleans into a flags word, first argument in bit 0. Fixed arity
+/// (not variadic) so the hot encode path allocates no array.
+private func bits(
+    _ b0: Bool, _ b1: Bool = false, _ b2: Bool = false, _ b3: Bool = false, _ b4: Bool = false,
+    _ b5: Bool = false, _ b6: Bool = false
+) -> UInt64 {
+    var word: UInt64 = b0 ? 1 : 0
+    if b1 { word |= 1 << 1 }
+    if b2 { word |= 1 << 2 }
+    if b3 { word |= 1 << 3 }
+    if b4 { word |= 1 << 4 }
+    if b5 { word |= 1 << 5 }
+    if b6 { word |= 1 << 6 }
     return word
 }
 
