@@ -15,6 +15,7 @@ public final class Collector: Sendable {
     public let configuration: CollectorConfiguration
     public let store: FleetStore
     public let pipeline: IngestPipeline
+    public let summaries: Summaries
     let logger: Logger
     let ingestPort = PortPromise()
     let adminPort = PortPromise()
@@ -27,6 +28,7 @@ public final class Collector: Sendable {
         pipeline = IngestPipeline(
             store: store, capacity: configuration.ingest.queueCapacity,
             commitMaxEvents: configuration.ingest.commitMaxEvents, logger: logger)
+        summaries = Summaries(store: store, settings: configuration.summaries)
     }
 
     /// The ports the listeners bound (useful with port 0), once they run.
@@ -78,7 +80,8 @@ public final class Collector: Sendable {
         adminRouter.add(
             middleware: AdminAuthMiddleware(
                 tokenDigests: Set(admin.tokenSHA256), openPaths: admin.metricsOpen ? ["/metrics"] : []))
-        AdminController(store: store, pipeline: pipeline).addRoutes(to: adminRouter)
+        AdminController(store: store, pipeline: pipeline, summaries: summaries).addRoutes(to: adminRouter)
+        MetricsController(summaries: summaries, pipeline: pipeline).addRoutes(to: adminRouter)
         let adminApp = Application(
             router: adminRouter,
             server: try .tls(.http1(), tlsConfiguration: try tlsConfiguration(requireClientCertificate: false)),

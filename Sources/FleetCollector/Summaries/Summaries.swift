@@ -1,0 +1,306 @@
+import FleetCore
+import GRDB
+import Histogram
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The one place fleet numbers are computed; the admin API, /metrics and
+/// fleetctl all read them from here. Success rates below the minimum sample
+/// are unknown (nil), never 0. Percentiles come from HDR histograms with
+/// three significant digits.
+public struct Summaries: Sendable {
+    let store: FleetStore
+    let settings: CollectorConfiguration.Summaries
+    let clock: @Sendable () -> Timestamp
+
+    public init(
+        store: FleetStore, settings: CollectorConfiguration.Summaries, clock: @escaping @Sendable () -> Timestamp = { .now() }
+    ) {
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+    }
+
+    public var now: Timestamp { clock() }
+
+    func rate(_ successes: Int, of total: Int) -> Double? {
+        total >= settings.minSample && total > 0 ? Double(successes) / Double(total) : nil
+    }
+
+    // MARK: Executions
+
+    /// Finished executions in `window`, grouped by `group` (`workflow_id`, `agent_id` or `env_hash`).
+    public func runs(by group: RunGrouping, window: SummaryWindow, workflow: String? = nil) async throws -> [RunSummary] {
+        let column = group.column
+        var sql = """
+            SELECT \(column), status, coalesce(duration_ms, (finished_at - started_at) / 1000.0)
+            FROM executions WHERE finished_at >= ? AND finished_at < ? AND status IS NOT NULL
+            """
+        var arguments: StatementArguments = [window.from.microsecondsSinceEpoch, window.to.microsecondsSinceEpoch]
+        if let workflow {
+            sql += " AND workflow_id = ?"
+            _ = arguments.append(contentsOf: [workflow])
+        }
+        let finalSQL = sql
+        let finalArguments = arguments
+        let rows = try await store.read { db in
+            try Row.fetchAll(db, sql: finalSQL, arguments: finalArguments).map { row -> (String, Bool, Double?) in
+                ((row[0] as String?) ?? "unknown", (row[1] as String?) == ExecutionStatus.success.rawValue, row[2])
+            }
+        }
+        var groups: [String: (runs: Int, successes: Int, durations: DurationAccumulator)] = [:]
+        for (key, success, duration) in rows {
+            var g = groups[key] ?? (0, 0, DurationAccumulator())
+            g.runs += 1
+            if success { g.successes += 1 }
+            if let duration { g.durations.record(ms: duration) }
+            groups[key] = g
+        }
+        return groups.map { key, g in
+            RunSummary(
+                key: key, runs: g.runs, successes: g.successes, successRate: rate(g.successes, of: g.runs),
+                duration: g.durations.stats)
+        }.sorted { $0.key < $1.key }
+    }
+
+    public enum RunGrouping: Sendable {
+        case workflow, agent, environment
+        /// One group, `all`, for the whole fleet.
+        case fleet
+        var column: String {
+            switch self {
+            case .workflow: "workflow_id"
+            case .agent: "agent_id"
+            case .environment: "env_hash"
+            case .fleet: "'all'"
+            }
+        }
+    }
+
+    // MARK: Steps
+
+    /// Steps finished in `window`, grouped by action type, optionally for one workflow or agent.
+    public func steps(window: SummaryWindow, workflow: String? = nil, agent: String? = nil) async throws -> [StepSummary] {
+        var sql = """
+            SELECT action_type, success, total_ms, ocr_ms, ui_ms, analyze_ms, cache_hit, degraded
+            FROM steps WHERE finished_at >= ? AND finished_at < ?
+            """
+        var arguments: StatementArguments = [window.from.microsecondsSinceEpoch, window.to.microsecondsSinceEpoch]
+        if let workflow {
+            sql += " AND workflow_id = ?"
+            _ = arguments.append(contentsOf: [workflow])
+        }
+        if let agent {
+            sql += " AND agent_id = ?"
+            _ = arguments.append(contentsOf: [agent])
+        }
+        let finalSQL = sql
+        let finalArguments = arguments
+        return try await store.read { db in
+            var groups: [String: StepAccumulator] = [:]
+            let cursor = try Row.fetchCursor(db, sql: finalSQL, arguments: finalArguments)
+            while let row = try cursor.next() {
+                let key: String = row[0]
+                var g = groups[key] ?? StepAccumulator()
+                g.add(row)
+                groups[key] = g
+            }
+            return groups.map { key, g in g.summary(key: key, minSample: settings.minSample) }.sorted { $0.key < $1.key }
+        }
+    }
+
+    // MARK: Recoveries
+
+    public func recoveries(window: SummaryWindow, workflow: String? = nil) async throws -> [RecoverySummary] {
+        var sql = "SELECT strategy, count(*), sum(success) FROM recoveries WHERE ts >= ? AND ts < ?"
+        var arguments: StatementArguments = [window.from.microsecondsSinceEpoch, window.to.microsecondsSinceEpoch]
+        if let workflow {
+            sql += " AND workflow_id = ?"
+            _ = arguments.append(contentsOf: [workflow])
+        }
+        sql += " GROUP BY strategy ORDER BY strategy"
+        let finalSQL = sql
+        let finalArguments = arguments
+        let rows = try await store.read { db in
+            try Row.fetchAll(db, sql: finalSQL, arguments: finalArguments).map { row -> (String, Int, Int) in
+                (row[0], row[1], row[2])
+            }
+        }
+        return rows.map { RecoverySummary(strategy: $0.0, attempts: $0.1, successes: $0.2, successRate: rate($0.2, of: $0.1)) }
+    }
+
+    // MARK: Running and stuck executions
+
+    /// Executions with no `execution_finished` yet, with progress, ETA and whether they are stuck
+    /// (no step for longer than `summaries.stuck_after`).
+    public func running(onlyStuck: Bool = false, executionID: String? = nil) async throws -> [RunningExecution] {
+        let now = self.now.microsecondsSinceEpoch
+        let stuckAfter = settings.stuckAfter.microseconds
+        return try await store.read { db in
+            var sql = """
+                SELECT agent_id, execution_id, workflow_id, env_hash, started_at, last_step_at, steps_seen, total_steps
+                FROM executions WHERE status IS NULL
+                """
+            var arguments: StatementArguments = []
+            if let executionID {
+                sql += " AND execution_id = ?"
+                arguments = [executionID]
+            }
+            sql += " ORDER BY started_at"
+            var history: [String: StepHistory] = [:]
+            var result: [RunningExecution] = []
+            for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
+                let workflow: String = row[2]
+                let started: Int64? = row[4]
+                let lastStep: Int64? = row[5]
+                let done: Int = row[6]
+                let total: Int? = row[7]
+                let lastActivity = lastStep ?? started ?? now
+                let stuck = now - lastActivity > stuckAfter
+                if onlyStuck && !stuck { continue }
+                if history[workflow] == nil { history[workflow] = try StepHistory.load(db, workflow: workflow) }
+                let eta = total.flatMap { history[workflow]?.remainingMs(after: done, total: $0) }.map { $0 / 1000 }
+                result.append(
+                    RunningExecution(
+                        agentID: row[0], executionID: row[1], workflowID: workflow, envHash: row[3],
+                        startedAt: started.map(Timestamp.init(microsecondsSinceEpoch:)),
+                        lastStepAt: lastStep.map(Timestamp.init(microsecondsSinceEpoch:)), stepsDone: done, totalSteps: total,
+                        progressPercent: total.flatMap { $0 > 0 ? min(100, Double(done) * 100 / Double($0)) : nil },
+                        etaSeconds: eta, stuck: stuck))
+            }
+            return result
+        }
+    }
+
+    // MARK: Agents
+
+    public func agents(id: String? = nil) async throws -> [AgentSummary] {
+        let now = self.now.microsecondsSinceEpoch
+        let online = settings.onlineWithin.microseconds
+        let stale = settings.staleWithin.microseconds
+        return try await store.read { db in
+            var sql = """
+                SELECT a.agent_id, a.last_seen, a.env_hash,
+                       (SELECT executor_alive FROM resource_samples r WHERE r.agent_id = a.agent_id ORDER BY ts DESC LIMIT 1),
+                       s.wal_backlog_events, s.wal_backlog_bytes, s.dropped_events, s.lost_events, s.last_error
+                FROM agents a LEFT JOIN agent_status s ON s.agent_id = a.agent_id
+                """
+            var arguments: StatementArguments = []
+            if let id {
+                sql += " WHERE a.agent_id = ?"
+                arguments = [id]
+            }
+            sql += " ORDER BY a.agent_id"
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                let lastSeen: Int64 = row[1]
+                let age = now - lastSeen
+                let liveness: Liveness = age <= online ? .online : age <= stale ? .stale : .offline
+                return AgentSummary(
+                    agentID: row[0], liveness: liveness, lastSeen: Timestamp(microsecondsSinceEpoch: lastSeen),
+                    envHash: row[2], executorAlive: row[3], walBacklogEvents: row[4], walBacklogBytes: row[5],
+                    droppedEvents: row[6], lostEvents: row[7], lastError: row[8])
+            }
+        }
+    }
+}
+
+extension Duration {
+    var microseconds: Int64 {
+        components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000
+    }
+}
+
+/// Collects durations (ms) into an HDR histogram at microsecond resolution.
+struct DurationAccumulator {
+    var histogram = Histogram<UInt64>(highestTrackableValue: UInt64(EventLimits.maxDurationMs * 1000), numberOfSignificantValueDigits: .three)
+    var sum = 0.0
+    var count = 0
+
+    mutating func record(ms: Double) {
+        guard ms.isFinite, ms >= 0 else { return }
+        let micros = UInt64(min(ms * 1000, EventLimits.maxDurationMs * 1000).rounded())
+        _ = histogram.record(micros)
+        sum += ms
+        count += 1
+    }
+
+    func percentileMs(_ p: Double) -> Double { Double(histogram.valueAtPercentile(p)) / 1000 }
+
+    var stats: DurationStats? {
+        guard count > 0 else { return nil }
+        return DurationStats(
+            count: count, meanMs: sum / Double(count), p50Ms: percentileMs(50), p95Ms: percentileMs(95),
+            p99Ms: percentileMs(99))
+    }
+}
+
+/// Per-action step aggregation.
+struct StepAccumulator {
+    var steps = 0
+    var successes = 0
+    var cacheHits = 0
+    var degraded = 0
+    var total = DurationAccumulator()
+    var ocr = DurationAccumulator()
+    var ui = DurationAccumulator()
+    var analyze = DurationAccumulator()
+
+    mutating func add(_ row: Row) {
+        steps += 1
+        if row[1] as Bool { successes += 1 }
+        total.record(ms: row[2])
+        if let v: Double = row[3] { ocr.record(ms: v) }
+        if let v: Double = row[4] { ui.record(ms: v) }
+        if let v: Double = row[5] { analyze.record(ms: v) }
+        if row[6] as Bool { cacheHits += 1 }
+        if row[7] as Bool { degraded += 1 }
+    }
+
+    func summary(key: String, minSample: Int) -> StepSummary {
+        StepSummary(
+            key: key, steps: steps,
+            successRate: steps >= minSample ? Double(successes) / Double(steps) : nil,
+            duration: total.stats,
+            ocrP95Ms: ocr.count > 0 ? ocr.percentileMs(95) : nil,
+            uiP95Ms: ui.count > 0 ? ui.percentileMs(95) : nil,
+            analyzeP95Ms: analyze.count > 0 ? analyze.percentileMs(95) : nil,
+            cacheHitRatio: steps > 0 ? Double(cacheHits) / Double(steps) : nil,
+            degradedRatio: steps > 0 ? Double(degraded) / Double(steps) : nil)
+    }
+}
+
+/// A workflow's mean step durations by step number, for ETAs.
+struct StepHistory {
+    var meanByStep: [Int: Double]
+    var overallMean: Double?
+
+    static func load(_ db: Database, workflow: String) throws -> StepHistory {
+        var means: [Int: Double] = [:]
+        var sum = 0.0
+        var count = 0
+        for row in try Row.fetchAll(
+            db, sql: "SELECT step_number, avg(total_ms), count(*) FROM steps WHERE workflow_id = ? GROUP BY step_number",
+            arguments: [workflow])
+        {
+            let mean: Double = row[1]
+            let n: Int = row[2]
+            means[row[0]] = mean
+            sum += mean * Double(n)
+            count += n
+        }
+        return StepHistory(meanByStep: means, overallMean: count > 0 ? sum / Double(count) : nil)
+    }
+
+    /// Expected milliseconds for steps `done+1 … total`.
+    func remainingMs(after done: Int, total: Int) -> Double? {
+        guard let overallMean else { return nil }
+        guard total > done else { return 0 }
+        var ms = 0.0
+        for step in (done + 1)...total { ms += meanByStep[step] ?? overallMean }
+        return ms
+    }
+}
