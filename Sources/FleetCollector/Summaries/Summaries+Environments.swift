@@ -15,7 +15,7 @@ public struct EnvironmentSummary: Sendable, Hashable, Encodable {
     public var lastSeen: Timestamp
     /// Agents whose current environment this is.
     public var agents: [String]
-    public var runs: RunSummary?
+    @NullEncoded public var runs: RunSummary?
 
     enum CodingKeys: String, CodingKey {
         case envHash = "env_hash", facts, firstSeen = "first_seen", lastSeen = "last_seen", agents, runs
@@ -28,7 +28,7 @@ public struct EnvironmentDiff: Sendable, Hashable, Encodable {
         public var value: String
         public var runs: Int
         public var successes: Int
-        public var successRate: Double?
+        @NullEncoded public var successRate: Double?
         public var environments: [String]
         enum CodingKeys: String, CodingKey { case value, runs, successes, successRate = "success_rate", environments }
     }
@@ -36,7 +36,7 @@ public struct EnvironmentDiff: Sendable, Hashable, Encodable {
     public struct Fact: Sendable, Hashable, Encodable {
         public var fact: String
         /// Highest minus lowest success rate among this fact's values that have enough runs.
-        public var successRateSpread: Double?
+        @NullEncoded public var successRateSpread: Double?
         public var values: [ValueStats]
         enum CodingKeys: String, CodingKey { case fact, successRateSpread = "success_rate_spread", values }
     }

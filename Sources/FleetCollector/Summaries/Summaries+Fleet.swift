@@ -17,8 +17,8 @@ public struct FleetSummary: Sendable, Hashable, Encodable {
         public var window: String
         public var runs: Int
         public var successes: Int
-        public var successRate: Double?
-        public var p95DurationMs: Double?
+        @NullEncoded public var successRate: Double?
+        @NullEncoded public var p95DurationMs: Double?
         enum CodingKeys: String, CodingKey {
             case window, runs, successes, successRate = "success_rate", p95DurationMs = "p95_duration_ms"
         }

@@ -23,8 +23,8 @@ public struct RunSummary: Sendable, Hashable, Encodable {
     public var runs: Int
     public var successes: Int
     /// successes / runs, or nil when runs < min_sample.
-    public var successRate: Double?
-    public var duration: DurationStats?
+    @NullEncoded public var successRate: Double?
+    @NullEncoded public var duration: DurationStats?
 
     enum CodingKeys: String, CodingKey {
         case key, runs, successes, successRate = "success_rate", duration
@@ -35,13 +35,13 @@ public struct RunSummary: Sendable, Hashable, Encodable {
 public struct StepSummary: Sendable, Hashable, Encodable {
     public var key: String
     public var steps: Int
-    public var successRate: Double?
-    public var duration: DurationStats?
-    public var ocrP95Ms: Double?
-    public var uiP95Ms: Double?
-    public var analyzeP95Ms: Double?
-    public var cacheHitRatio: Double?
-    public var degradedRatio: Double?
+    @NullEncoded public var successRate: Double?
+    @NullEncoded public var duration: DurationStats?
+    @NullEncoded public var ocrP95Ms: Double?
+    @NullEncoded public var uiP95Ms: Double?
+    @NullEncoded public var analyzeP95Ms: Double?
+    @NullEncoded public var cacheHitRatio: Double?
+    @NullEncoded public var degradedRatio: Double?
 
     enum CodingKeys: String, CodingKey {
         case key, steps, successRate = "success_rate", duration
@@ -55,7 +55,7 @@ public struct RecoverySummary: Sendable, Hashable, Encodable {
     public var strategy: String
     public var attempts: Int
     public var successes: Int
-    public var successRate: Double?
+    @NullEncoded public var successRate: Double?
 
     enum CodingKeys: String, CodingKey { case strategy, attempts, successes, successRate = "success_rate" }
 }
@@ -65,15 +65,15 @@ public struct RunningExecution: Sendable, Hashable, Encodable {
     public var agentID: String
     public var executionID: String
     public var workflowID: String
-    public var envHash: String?
-    public var startedAt: Timestamp?
-    public var lastStepAt: Timestamp?
+    @NullEncoded public var envHash: String?
+    @NullEncoded public var startedAt: Timestamp?
+    @NullEncoded public var lastStepAt: Timestamp?
     public var stepsDone: Int
-    public var totalSteps: Int?
+    @NullEncoded public var totalSteps: Int?
     /// 0…100, nil when the total is unknown.
-    public var progressPercent: Double?
+    @NullEncoded public var progressPercent: Double?
     /// Estimated time to completion, nil without history.
-    public var etaSeconds: Double?
+    @NullEncoded public var etaSeconds: Double?
     public var stuck: Bool
 
     enum CodingKeys: String, CodingKey {
@@ -93,14 +93,14 @@ public struct AgentSummary: Sendable, Hashable, Encodable {
     public var agentID: String
     public var liveness: Liveness
     public var lastSeen: Timestamp
-    public var envHash: String?
+    @NullEncoded public var envHash: String?
     /// From the latest resource sample; nil when none says.
-    public var executorAlive: Bool?
-    public var walBacklogEvents: Int?
-    public var walBacklogBytes: Int?
-    public var droppedEvents: Int?
-    public var lostEvents: Int?
-    public var lastError: String?
+    @NullEncoded public var executorAlive: Bool?
+    @NullEncoded public var walBacklogEvents: Int?
+    @NullEncoded public var walBacklogBytes: Int?
+    @NullEncoded public var droppedEvents: Int?
+    @NullEncoded public var lostEvents: Int?
+    @NullEncoded public var lastError: String?
 
     enum CodingKeys: String, CodingKey {
         case agentID = "agent_id", liveness, lastSeen = "last_seen", envHash = "env_hash"
