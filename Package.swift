@@ -136,6 +136,7 @@ let package = Package(
             name: "FleetCollectorTests",
             dependencies: [
                 "FleetCollector",
+                "fleet-collector",
                 "FleetCore",
                 "FleetPKI",
                 "CZstd",
