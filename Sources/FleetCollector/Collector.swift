@@ -92,7 +92,8 @@ public final class Collector: Sendable {
                 adminPort.fulfil(port)
             },
             logger: logger)
-        return [pipeline, ingestApp, adminApp]
+        let retention = RetentionService(store: store, retention: configuration.store.rawRetention, logger: logger)
+        return [pipeline, retention, ingestApp, adminApp]
     }
 
     /// TLS from the configured PEM files. The ingest listener requires a

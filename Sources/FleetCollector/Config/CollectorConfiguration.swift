@@ -5,6 +5,8 @@ import FleetCore
 public struct CollectorConfiguration: Sendable {
     /// `[server]`: the agents' listener. Mutual TLS, client certificate required.
     public struct Server: Sendable {
+        public init() {}
+
         /// `server.listen`
         public var host = "0.0.0.0"
         public var port = 7443
@@ -17,6 +19,8 @@ public struct CollectorConfiguration: Sendable {
     /// `[admin]`: the admin API and /metrics. TLS; the admin client
     /// certificate or a bearer token is required (for /metrics, per `metrics_auth`).
     public struct Admin: Sendable {
+        public init() {}
+
         /// `admin.listen`
         public var host = "0.0.0.0"
         public var port = 7444
@@ -28,6 +32,8 @@ public struct CollectorConfiguration: Sendable {
 
     /// `[ingest]`
     public struct Ingest: Sendable {
+        public init() {}
+
         /// `ingest.max_compressed_bytes`: larger request bodies get 413.
         public var maxCompressedBytes = 8 << 20
         /// `ingest.max_decompressed_bytes`: enforced while decompressing; 413.
@@ -48,6 +54,8 @@ public struct CollectorConfiguration: Sendable {
 
     /// `[store]`
     public struct Store: Sendable {
+        public init() {}
+
         /// `store.path`
         public var path = "/var/lib/fleet-collector/fleet.sqlite"
         /// `store.synchronous`: `"full"` (fsync on every commit: an acknowledged
@@ -60,6 +68,8 @@ public struct CollectorConfiguration: Sendable {
 
     /// `[summaries]`
     public struct Summaries: Sendable {
+        public init() {}
+
         /// `summaries.min_sample`: fewer runs than this and a success rate is unknown.
         public var minSample = 10
         /// `summaries.stuck_after`: a running execution with no step for this long is stuck.

@@ -176,6 +176,43 @@ enum StoreSchema {
                     CREATE INDEX command_results_by_command ON command_results (command_id);
                     """)
         }
+        migrator.registerMigration("v2: hourly rollups") { db in
+            try db.execute(
+                sql: """
+                    -- Raw rows older than store.raw_retention end up here, one row per hour and group.
+                    -- Histograms: HDR (3 significant digits) of durations in microseconds, encoded by RollupHistogram.
+                    CREATE TABLE execution_rollups (
+                        hour INTEGER NOT NULL,
+                        workflow_id TEXT NOT NULL,
+                        agent_id TEXT NOT NULL,
+                        env_hash TEXT NOT NULL,
+                        runs INTEGER NOT NULL,
+                        successes INTEGER NOT NULL,
+                        duration_sum_ms REAL NOT NULL,
+                        duration_histogram BLOB NOT NULL,
+                        PRIMARY KEY (hour, workflow_id, agent_id, env_hash)
+                    ) WITHOUT ROWID;
+
+                    CREATE TABLE step_rollups (
+                        hour INTEGER NOT NULL,
+                        workflow_id TEXT NOT NULL,
+                        agent_id TEXT NOT NULL,
+                        env_hash TEXT NOT NULL,
+                        action_type TEXT NOT NULL,
+                        steps INTEGER NOT NULL,
+                        successes INTEGER NOT NULL,
+                        cache_hits INTEGER NOT NULL,
+                        degraded INTEGER NOT NULL,
+                        total_sum_ms REAL NOT NULL,
+                        total_histogram BLOB NOT NULL,
+                        ocr_histogram BLOB NOT NULL,
+                        ui_histogram BLOB NOT NULL,
+                        analyze_histogram BLOB NOT NULL,
+                        PRIMARY KEY (hour, workflow_id, agent_id, env_hash, action_type)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX executions_by_finish ON executions (finished_at) WHERE status IS NOT NULL;
+                    """)
+        }
         return migrator
     }
 }

@@ -60,6 +60,26 @@ public struct Summaries: Sendable {
             if let duration { g.durations.record(ms: duration) }
             groups[key] = g
         }
+        // Hours past raw retention live on as rollups (their raw rows are gone, so nothing counts twice).
+        var rollupSQL = """
+            SELECT \(column), runs, successes, duration_sum_ms, duration_histogram FROM execution_rollups
+            WHERE hour >= ? AND hour < ?
+            """
+        if workflow != nil { rollupSQL += " AND workflow_id = ?" }
+        let rollupQuery = rollupSQL
+        let rollups = try await store.read { db in
+            try Row.fetchAll(db, sql: rollupQuery, arguments: finalArguments).map { row -> (String, Int, Int, Double, Data) in
+                let key: String = row[0]
+                return (key.isEmpty ? "unknown" : key, row[1], row[2], row[3], row[4])
+            }
+        }
+        for (key, runs, successes, sum, histogram) in rollups {
+            var g = groups[key] ?? (0, 0, DurationAccumulator())
+            g.runs += runs
+            g.successes += successes
+            g.durations.merge(encoded: histogram, sumMs: sum)
+            groups[key] = g
+        }
         return groups.map { key, g in
             RunSummary(
                 key: key, runs: g.runs, successes: g.successes, successRate: rate(g.successes, of: g.runs),
@@ -107,6 +127,19 @@ public struct Summaries: Sendable {
                 let key: String = row[0]
                 var g = groups[key] ?? StepAccumulator()
                 g.add(row)
+                groups[key] = g
+            }
+            var rollupSQL = """
+                SELECT action_type, steps, successes, cache_hits, degraded, total_sum_ms, total_histogram, ocr_histogram,
+                       ui_histogram, analyze_histogram
+                FROM step_rollups WHERE hour >= ? AND hour < ?
+                """
+            if workflow != nil { rollupSQL += " AND workflow_id = ?" }
+            if agent != nil { rollupSQL += " AND agent_id = ?" }
+            for row in try Row.fetchAll(db, sql: rollupSQL, arguments: finalArguments) {
+                let key: String = row[0]
+                var g = groups[key] ?? StepAccumulator()
+                g.add(rollup: row)
                 groups[key] = g
             }
             return groups.map { key, g in g.summary(key: key, minSample: settings.minSample) }.sorted { $0.key < $1.key }
@@ -228,6 +261,14 @@ struct DurationAccumulator {
         count += 1
     }
 
+    /// Adds a rollup's histogram (``RollupHistogram`` encoding) and its sum.
+    mutating func merge(encoded: Data, sumMs: Double) {
+        let before = histogram.totalCount
+        RollupHistogram.add(encoded, to: &histogram)
+        count += Int(histogram.totalCount - before)
+        sum += sumMs
+    }
+
     func percentileMs(_ p: Double) -> Double { Double(histogram.valueAtPercentile(p)) / 1000 }
 
     var stats: DurationStats? {
@@ -258,6 +299,17 @@ struct StepAccumulator {
         if let v: Double = row[5] { analyze.record(ms: v) }
         if row[6] as Bool { cacheHits += 1 }
         if row[7] as Bool { degraded += 1 }
+    }
+
+    mutating func add(rollup row: Row) {
+        steps += row[1] as Int
+        successes += row[2] as Int
+        cacheHits += row[3] as Int
+        degraded += row[4] as Int
+        total.merge(encoded: row[6], sumMs: row[5])
+        ocr.merge(encoded: row[7], sumMs: 0)
+        ui.merge(encoded: row[8], sumMs: 0)
+        analyze.merge(encoded: row[9], sumMs: 0)
     }
 
     func summary(key: String, minSample: Int) -> StepSummary {
