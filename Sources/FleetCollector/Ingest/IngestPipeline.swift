@@ -107,9 +107,18 @@ public final class IngestPipeline: Service, Sendable {
                     pending.continuation.resume(returning: .committed(outcome))
                 }
             } catch {
-                logger.error("merge failed; batches not acknowledged", metadata: ["error": "\(error)", "batches": "\(group.count)"])
+                // One bad batch must not fail the others it was grouped with: retry each alone.
+                logger.warning("group merge failed; retrying batches one by one", metadata: ["error": "\(error)", "batches": "\(group.count)"])
                 for pending in group {
-                    pending.continuation.resume(returning: .failed("\(error)"))
+                    do {
+                        let outcome = try await store.merge([pending.batch])
+                        pending.continuation.resume(returning: outcome.first.map { .committed($0) } ?? .failed("no outcome"))
+                    } catch {
+                        logger.error(
+                            "merge failed; batch not acknowledged",
+                            metadata: ["agent": "\(pending.batch.batch.agentID)", "error": "\(error)"])
+                        pending.continuation.resume(returning: .failed("\(error)"))
+                    }
                 }
             }
         }
