@@ -34,7 +34,7 @@ extension FleetStore {
     /// Merges batches in one durable transaction; idempotent on (agent id, epoch, sequence).
     public func merge(_ batches: [ReceivedBatch]) async throws -> [MergeOutcome] {
         try await pool.write { db in
-            var merger = Merger(db: db)
+            var merger = try Merger(db: db)
             return try batches.map { try merger.merge($0) }
         }
     }
@@ -45,9 +45,11 @@ struct Merger {
     let db: Database
     /// Environment of executions seen in this transaction.
     var executionEnvironments: [String: String?] = [:]
+    let stepInserter: StepInserter
 
-    init(db: Database) {
+    init(db: Database) throws {
         self.db = db
+        stepInserter = try StepInserter(db)
     }
 
     mutating func merge(_ received: ReceivedBatch) throws -> MergeOutcome {
@@ -159,18 +161,7 @@ struct Merger {
             ])
         case .stepFinished(let e):
             let env = try self.environment(ofExecution: e.executionID, agent: agent, fallback: environment.hash)
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO steps (agent_id, execution_id, workflow_id, env_hash, node_id, step_number, action_type,
-                                       started_at, finished_at, success, error, ocr_ms, ui_ms, analyze_ms, total_ms,
-                                       cache_hit, degraded)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                agent, e.executionID, e.workflowID, env, e.nodeID, e.stepNumber, e.actionType,
-                e.startedAt.microsecondsSinceEpoch, e.finishedAt.microsecondsSinceEpoch, e.success, e.error,
-                e.ocrMs, e.uiMs, e.analyzeMs, e.totalMs, e.cacheHit, e.degraded,
-            ])
+            try stepInserter.insert(e, agent: agent, environment: env)
             let finished = e.finishedAt.microsecondsSinceEpoch
             if var aggregate = steps[e.executionID] {
                 aggregate.lastStepAt = max(aggregate.lastStepAt, finished)
