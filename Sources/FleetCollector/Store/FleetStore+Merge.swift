@@ -66,7 +66,7 @@ struct Merger {
                 """
         ).execute(arguments: [agent, now, now])
 
-        var ranges = DeliveryRanges(ranges: try DeliveryRanges.load(db, agentID: agent, epoch: batch.epoch))
+        var ranges = try DeliveryRanges.load(db, agentID: agent, epoch: batch.epoch)
         var environment = try currentEnvironment(agent)
         var steps: [String: StepAggregate] = [:]
         executionEnvironments.removeAll(keepingCapacity: true)
@@ -92,7 +92,7 @@ struct Merger {
             ).execute(arguments: [agent, executionID, aggregate.workflowID, aggregate.environment, aggregate.lastStepAt, aggregate.count])
         }
         ranges.insert(first...last)
-        try ranges.save(db, agentID: agent, epoch: batch.epoch)
+        try DeliveryRanges.save(ranges, db, agentID: agent, epoch: batch.epoch)
         return MergeOutcome(
             accepted: accepted, duplicates: duplicates, acknowledgedThrough: last, highestSequence: ranges.highest ?? last)
     }

@@ -32,7 +32,7 @@ public final class FleetStore: Sendable {
     /// The sequence ranges committed for one agent and epoch, ascending.
     public func committedRanges(agentID: String, epoch: WALEpoch) async throws -> [ClosedRange<UInt64>] {
         try await pool.read { db in
-            try DeliveryRanges.load(db, agentID: agentID, epoch: epoch)
+            try DeliveryRanges.load(db, agentID: agentID, epoch: epoch).ranges
         }
     }
 }
