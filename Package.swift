@@ -134,6 +134,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "FleetAgentTests",
+            dependencies: ["FleetAgent", "FleetCore"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "FleetCollectorTests",
             dependencies: [
                 "FleetCollector",

@@ -1,0 +1,269 @@
+import FleetCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The agent's crash-safe log of accepted events: segmented append-only
+/// files with length and CRC32C per record. Records are deleted only once
+/// the collector has acknowledged every record of their segment, or — when
+/// the byte cap is reached — oldest first, each dropped event counted.
+///
+/// Thread-safe; appends and syncs are meant for one writer, reads and
+/// acknowledgements for the shipper.
+public final class WriteAheadLog: Sendable {
+    /// Options; agent.toml `[wal]`.
+    public struct Options: Sendable {
+        /// `wal.max_bytes`: cap on segment bytes on disk.
+        public var maxBytes = 1 << 30
+        /// `wal.segment_bytes`: a segment is sealed past this size.
+        public var segmentBytes = 8 << 20
+        public init(maxBytes: Int = 1 << 30, segmentBytes: Int = 8 << 20) {
+            self.maxBytes = maxBytes
+            self.segmentBytes = segmentBytes
+        }
+    }
+
+    /// What recovery found and what the log holds now.
+    public struct Stats: Sendable, Equatable {
+        public var epoch: WALEpoch
+        public var backlogEvents: UInt64
+        public var backlogBytes: UInt64
+        /// Events dropped, oldest first, at the byte cap (total for this epoch).
+        public var droppedEvents: UInt64
+        /// Sequence numbers found damaged or missing at start (total for this epoch).
+        public var lostEvents: UInt64
+        public var nextSequence: UInt64
+        public var segments: Int
+    }
+
+    struct Segment {
+        var path: String
+        var firstSequence: UInt64
+        /// Last sequence written; firstSequence - 1 when empty.
+        var lastSequence: UInt64
+        var bytes: Int
+        var records: UInt64
+    }
+
+    struct State {
+        var segments: [Segment] = []
+        var activeFD: Int32 = -1
+        var nextSequence: UInt64 = 1
+        var acked = SequenceRanges()
+        /// Sequences already counted as lost, so a restart does not count the same gap again.
+        var lostRanges = SequenceRanges()
+        var dropped: UInt64 = 0
+        var lost: UInt64 = 0
+        var dirty = false
+    }
+
+    public let directory: String
+    public let epoch: WALEpoch
+    let options: Options
+    private let state: Mutex<State>
+
+    var statePath: String { directory + "/state" }
+
+    /// Opens (or creates) the WAL in `directory`, recovering from whatever a crash left.
+    public init(directory: String, options: Options = Options()) throws(WALError) {
+        self.directory = directory
+        self.options = options
+        try WALFile.makeDirectory(directory)
+        let epochPath = directory + "/epoch"
+        if let text = WALFile.readAll(epochPath).map({ String(decoding: $0, as: UTF8.self) }),
+            let epoch = WALEpoch(hex: text.trimmingCharacters(in: "\n"))
+        {
+            self.epoch = epoch
+        } else {
+            // A fresh WAL (or one whose epoch file is unreadable: its segments cannot be trusted to be ours).
+            let fresh = WALEpoch.random()
+            for name in WALFile.list(directory) where name.hasSuffix(".wal") {
+                rename(directory + "/" + name, directory + "/" + name + ".orphan")
+            }
+            try WALFile.replace(epochPath, with: Array((fresh.description + "\n").utf8), directory: directory)
+            self.epoch = fresh
+        }
+        let persisted = PersistedState.load(directory + "/state")
+        var recovered = try Self.recover(directory: directory, epoch: epoch, accounted: persisted.lostRanges)
+        recovered.acked = persisted.acked
+        recovered.dropped = persisted.dropped
+        recovered.lost += persisted.lost
+        if persisted.nextSequence > recovered.nextSequence {
+            // Sequences up to the persisted mark were handed out (and perhaps acknowledged) before.
+            recovered.nextSequence = persisted.nextSequence
+        }
+        state = Mutex(recovered)
+        try persistState()
+    }
+
+    deinit {
+        state.withLock { if $0.activeFD >= 0 { close($0.activeFD) } }
+    }
+
+    // MARK: Writing
+
+    /// Appends events, assigning consecutive sequence numbers. Not durable until ``sync()``.
+    @discardableResult
+    public func append(_ events: [Event]) throws(WALError) -> ClosedRange<UInt64>? {
+        guard !events.isEmpty else { return nil }
+        return try state.withLock { (s: inout State) throws(WALError) -> ClosedRange<UInt64> in
+            let first = s.nextSequence
+            var buffer = ByteWriter(capacity: min(events.count, 4096) * 128)
+            var bufferFirst = first
+            for (i, event) in events.enumerated() {
+                let sequence = first + UInt64(i)
+                if s.activeFD < 0 {
+                    try rotate(&s, firstSequence: sequence)
+                } else if let active = s.segments.last, active.bytes + buffer.bytes.count >= options.segmentBytes {
+                    try flush(&s, buffer.bytes, first: bufferFirst, last: sequence - 1)
+                    buffer.bytes.removeAll(keepingCapacity: true)
+                    try rotate(&s, firstSequence: sequence)
+                    bufferFirst = sequence
+                }
+                WALRecord.appendFrame(sequence: sequence, event: event, to: &buffer)
+            }
+            let last = first + UInt64(events.count) - 1
+            try flush(&s, buffer.bytes, first: bufferFirst, last: last)
+            s.nextSequence = last + 1
+            try enforceCap(&s)
+            return first...last
+        }
+    }
+
+    /// Writes frames for sequences `first...last` at the end of the active segment.
+    private func flush(_ s: inout State, _ bytes: [UInt8], first: UInt64, last: UInt64) throws(WALError) {
+        guard !bytes.isEmpty, last >= first, var active = s.segments.last else { return }
+        try WALFile.write(s.activeFD, bytes, at: active.bytes, path: active.path)
+        active.bytes += bytes.count
+        active.lastSequence = last
+        active.records += last - first + 1
+        s.segments[s.segments.count - 1] = active
+        s.dirty = true
+    }
+
+    /// Makes every appended event durable (fdatasync).
+    public func sync() throws(WALError) {
+        try state.withLock { (s: inout State) throws(WALError) in
+            guard s.dirty, s.activeFD >= 0, let active = s.segments.last else { return }
+            try WALFile.sync(s.activeFD, path: active.path)
+            s.dirty = false
+        }
+    }
+
+    private func rotate(_ s: inout State, firstSequence: UInt64) throws(WALError) {
+        if s.activeFD >= 0, let last = s.segments.last {
+            try WALFile.sync(s.activeFD, path: last.path)
+            close(s.activeFD)
+            s.activeFD = -1
+        }
+        let path = directory + "/" + Self.segmentName(firstSequence)
+        let fd = try WALFile.open(path, create: true)
+        try WALFile.truncate(fd, to: 0, path: path)
+        try WALFile.write(fd, WALRecord.header(epoch: epoch, firstSequence: firstSequence), at: 0, path: path)
+        try WALFile.sync(fd, path: path)
+        WALFile.syncDirectory(directory)
+        s.activeFD = fd
+        s.segments.append(
+            Segment(path: path, firstSequence: firstSequence, lastSequence: firstSequence - 1, bytes: WALRecord.headerBytes, records: 0))
+        // Record the high-water mark of handed-out sequences with each new segment.
+        try PersistedState(acked: s.acked, lostRanges: s.lostRanges, dropped: s.dropped, lost: s.lost, nextSequence: firstSequence).save(statePath, directory: directory)
+    }
+
+    /// Drops whole segments, oldest first, while the log is over its byte cap; counts unacknowledged events dropped.
+    private func enforceCap(_ s: inout State) throws(WALError) {
+        var changed = false
+        while s.segments.count > 1 && s.segments.reduce(0, { $0 + $1.bytes }) > options.maxBytes {
+            let oldest = s.segments.removeFirst()
+            if oldest.lastSequence >= oldest.firstSequence {
+                s.dropped += oldest.records - s.acked.count(in: oldest.firstSequence...oldest.lastSequence)
+            }
+            unlink(oldest.path)
+            changed = true
+        }
+        if changed {
+            s.acked.removeBelow(s.segments.first?.firstSequence ?? s.nextSequence)
+            s.lostRanges.removeBelow(s.segments.first?.firstSequence ?? s.nextSequence)
+            try PersistedState(acked: s.acked, lostRanges: s.lostRanges, dropped: s.dropped, lost: s.lost, nextSequence: s.nextSequence)
+                .save(statePath, directory: directory)
+        }
+    }
+
+    // MARK: Reading and acknowledging
+
+    /// Up to `maxEvents` unacknowledged records with sequence ≥ `from`, in order, at most about `maxBytes` of frames.
+    public func read(from: UInt64, maxEvents: Int, maxBytes: Int = 4 << 20) -> [Batch.Record] {
+        let (segments, acked) = state.withLock { ($0.segments, $0.acked) }
+        var out: [Batch.Record] = []
+        var bytes = 0
+        for segment in segments where segment.lastSequence >= from && segment.lastSequence >= segment.firstSequence {
+            guard let data = WALFile.readAll(segment.path) else { continue }
+            data.withUnsafeBytes { raw in
+                var offset = WALRecord.headerBytes
+                while offset < raw.count, out.count < maxEvents, bytes < maxBytes {
+                    guard let frame = WALRecord.frame(in: raw, at: offset) else {
+                        offset += 1  // damaged region found at recovery: resynchronise
+                        continue
+                    }
+                    offset += frame.size
+                    if frame.sequence >= from && !acked.contains(frame.sequence) {
+                        out.append(Batch.Record(sequence: frame.sequence, event: frame.event))
+                        bytes += frame.size
+                    }
+                }
+            }
+            if out.count >= maxEvents || bytes >= maxBytes { break }
+        }
+        return out
+    }
+
+    /// Records the collector's acknowledgement and deletes segments whose every record is acknowledged.
+    public func acknowledge(_ range: ClosedRange<UInt64>) throws(WALError) {
+        try state.withLock { (s: inout State) throws(WALError) in
+            s.acked.insert(range)
+            while s.segments.count > 1, let oldest = s.segments.first,
+                oldest.lastSequence < oldest.firstSequence || s.acked.covers(oldest.firstSequence...oldest.lastSequence)
+            {
+                unlink(oldest.path)
+                s.segments.removeFirst()
+            }
+            s.acked.removeBelow(s.segments.first?.firstSequence ?? s.nextSequence)
+            s.lostRanges.removeBelow(s.segments.first?.firstSequence ?? s.nextSequence)
+            try PersistedState(acked: s.acked, lostRanges: s.lostRanges, dropped: s.dropped, lost: s.lost, nextSequence: s.nextSequence)
+                .save(statePath, directory: directory)
+        }
+    }
+
+    public var stats: Stats {
+        state.withLock { s in
+            var backlog: UInt64 = 0
+            for segment in s.segments where segment.lastSequence >= segment.firstSequence {
+                backlog += segment.records - min(segment.records, s.acked.count(in: segment.firstSequence...segment.lastSequence))
+            }
+            return Stats(
+                epoch: epoch, backlogEvents: backlog, backlogBytes: UInt64(s.segments.reduce(0) { $0 + $1.bytes }),
+                droppedEvents: s.dropped, lostEvents: s.lost, nextSequence: s.nextSequence, segments: s.segments.count)
+        }
+    }
+
+    func persistState() throws(WALError) {
+        let snapshot = state.withLock { PersistedState(acked: $0.acked, lostRanges: $0.lostRanges, dropped: $0.dropped, lost: $0.lost, nextSequence: $0.nextSequence) }
+        try snapshot.save(statePath, directory: directory)
+    }
+
+    static func segmentName(_ firstSequence: UInt64) -> String {
+        let hex = String(firstSequence, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex + ".wal"
+    }
+}
+
+extension String {
+    func trimmingCharacters(in character: Character) -> String {
+        String(drop(while: { $0 == character }).reversed().drop(while: { $0 == character }).reversed())
+    }
+}
