@@ -63,7 +63,11 @@ let package = Package(
         ),
         .target(
             name: "FleetAgent",
-            dependencies: ["FleetCore"],
+            dependencies: [
+                "FleetCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -135,7 +139,12 @@ let package = Package(
         ),
         .testTarget(
             name: "FleetAgentTests",
-            dependencies: ["FleetAgent", "FleetCore"],
+            dependencies: [
+                "FleetAgent",
+                "FleetCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

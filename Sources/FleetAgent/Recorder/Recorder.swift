@@ -1,0 +1,91 @@
+import FleetCore
+import Synchronization
+
+/// Where an executor's events enter the agent. `record(_:)` never blocks on
+/// I/O and never awaits: it appends to an in-memory queue under a lock and
+/// wakes the WAL writer, which assigns sequence numbers and writes. The
+/// queue is bounded; if the writer cannot keep up (disk stalled) events
+/// beyond the bound are counted as dropped rather than making the executor wait.
+public final class Recorder: Sendable {
+    struct Queue {
+        var events: [Event] = []
+        /// Callers of recordDurably: where their events start in `events`, how many, who to resume.
+        var waiters: [(offset: Int, count: Int, continuation: CheckedContinuation<ClosedRange<UInt64>?, any Error>)] = []
+        var dropped: UInt64 = 0
+        var closed = false
+    }
+
+    let capacity: Int
+    private let queue = Mutex(Queue())
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+
+    /// - Parameter capacity: events waiting for the writer before `record` starts dropping.
+    public init(capacity: Int = 100_000) {
+        self.capacity = capacity
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Hands an event to the WAL writer. Returns false if it was dropped (queue full or shutting down).
+    @discardableResult
+    public func record(_ event: Event) -> Bool {
+        let accepted = queue.withLock { q -> Bool in
+            guard !q.closed, q.events.count < capacity else {
+                q.dropped += 1
+                return false
+            }
+            q.events.append(event)
+            return true
+        }
+        if accepted { wake.yield() }
+        return accepted
+    }
+
+    /// Hands events to the writer and waits until they are durable in the WAL;
+    /// returns their sequence numbers. Used by the loopback API, which answers 2xx only then.
+    public func recordDurably(_ events: [Event]) async throws -> ClosedRange<UInt64>? {
+        guard !events.isEmpty else { return nil }
+        return try await withCheckedThrowingContinuation { continuation in
+            let refused = queue.withLock { q -> Bool in
+                guard !q.closed else { return true }
+                q.waiters.append((q.events.count, events.count, continuation))
+                q.events.append(contentsOf: events)
+                return false
+            }
+            if refused {
+                continuation.resume(throwing: WALError("the agent is shutting down"))
+            } else {
+                wake.yield()
+            }
+        }
+    }
+
+    /// Events dropped because the queue was full.
+    public var droppedEvents: UInt64 { queue.withLock { $0.dropped } }
+
+    // MARK: Writer side
+
+    /// What the writer takes in one go: events, and who waits for which of them.
+    struct Drained {
+        var events: [Event]
+        /// For each waiter: its events' offset in `events`, its count, its continuation.
+        var waiters: [(offset: Int, count: Int, continuation: CheckedContinuation<ClosedRange<UInt64>?, any Error>)]
+    }
+
+    func drain() -> Drained {
+        queue.withLock { q in
+            defer {
+                q.events.removeAll(keepingCapacity: true)
+                q.waiters.removeAll()
+            }
+            return Drained(events: q.events, waiters: q.waiters)
+        }
+    }
+
+    var wakeupStream: AsyncStream<Void> { wakeups }
+
+    func close() {
+        queue.withLock { $0.closed = true }
+        wake.finish()
+    }
+}
