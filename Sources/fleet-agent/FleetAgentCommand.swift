@@ -1,5 +1,7 @@
 import ArgumentParser
 import FleetAgent
+import FleetCore
+import Logging
 
 /// `fleet-agent`: runs beside the RPA executor on one PC.
 @main
@@ -8,8 +10,72 @@ struct FleetAgentCommand: AsyncParsableCommand {
         commandName: "fleet-agent",
         abstract: "Record RPA executor events into a crash-safe WAL and ship them to the fleet collector.",
         discussion: """
-            The agent's configuration is documented in agent/agent.toml.
+            Every configuration key is documented, with its default, in agent/agent.toml.
+            Exit codes: 0 clean shutdown (SIGTERM/SIGINT), 1 runtime error, 2 bad configuration or usage.
             """,
-        version: FleetAgentInfo.version
+        version: FleetAgentInfo.version,
+        subcommands: [Run.self, CheckConfig.self]
     )
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the agent until SIGTERM: the WAL is synced and a last flush is tried before it exits.")
+
+        @Option(name: .long, help: "Path of agent.toml.")
+        var config: String
+
+        @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+        var logLevel: Logger.Level = .info
+
+        func run() async throws {
+            let configuration = try load(config)
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = logLevel
+                return handler
+            }
+            let logger = Logger(label: "fleet-agent")
+            let agent: Agent
+            do {
+                agent = try Agent(configuration: configuration, logger: logger)
+                try await agent.run()
+            } catch let error as ConfigError {
+                report("\(error)")
+                throw ExitCode(2)
+            } catch {
+                report("\(error)")
+                throw ExitCode(1)
+            }
+            logger.info("stopped")
+        }
+    }
+
+    struct CheckConfig: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "check-config", abstract: "Validate an agent.toml and exit (0 valid, 2 invalid).")
+
+        @Option(name: .long, help: "Path of agent.toml.")
+        var config: String
+
+        func run() throws {
+            _ = try load(config)
+            print("\(config): ok")
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+func load(_ path: String) throws -> AgentConfiguration {
+    do {
+        return try AgentConfiguration(file: path)
+    } catch {
+        report("\(error)")
+        throw ExitCode(2)
+    }
+}
+
+func report(_ message: String) {
+    var stream = StandardErrorStream()
+    print("fleet-agent: \(message)", to: &stream)
 }

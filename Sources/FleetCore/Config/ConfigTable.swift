@@ -90,6 +90,9 @@ public final class ConfigTable {
 
     public func has(_ key: String) -> Bool { table[key] != nil }
 
+    /// The keys present in this table, sorted (for free-form tables such as `[facts]`).
+    public var keys: [String] { table.keys.sorted() }
+
     public func string(_ key: String, default def: String) throws(ConfigError) -> String {
         try optionalString(key) ?? def
     }

@@ -1,0 +1,127 @@
+import FleetCore
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// Version of this agent build.
+public enum FleetAgentInfo {
+    public static let version = FleetVersion.current
+}
+
+/// The agent process: recorder and WAL writer, shipper, loopback API and the
+/// periodic status report, as one ServiceGroup. SIGTERM stops the loopback
+/// API, syncs the WAL, tries a last flush within `shipper.shutdown_flush_timeout`, and returns.
+public final class Agent: Sendable {
+    public let configuration: AgentConfiguration
+    public let wal: WriteAheadLog
+    public let recorder: Recorder
+    let status = ShipperStatus()
+    let logger: Logger
+    let loopbackPort = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
+    private let running = Mutex<ServiceGroup?>(nil)
+
+    public init(configuration: AgentConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        wal = try WriteAheadLog(
+            directory: configuration.dataDirectory + "/wal",
+            options: .init(maxBytes: configuration.wal.maxBytes, segmentBytes: configuration.wal.segmentBytes))
+        recorder = Recorder()
+        let stats = wal.stats
+        if stats.lostEvents > 0 {
+            logger.warning("WAL recovery found damaged records", metadata: ["lost_events": "\(stats.lostEvents)"])
+        }
+    }
+
+    public func run() async throws {
+        let shipper = try Shipper(configuration: configuration, wal: wal, status: status, logger: logger)
+        let writer = WALWriter(wal: wal, recorder: recorder, syncInterval: configuration.wal.syncInterval, logger: logger)
+        let loopback = LoopbackServer(recorder: recorder, wal: wal, status: status, settings: configuration.loopback, logger: logger)
+            .application(agentID: configuration.agentID) { [self] port in
+                let waiters = self.loopbackPort.withLock { state in
+                    state.port = port
+                    defer { state.waiters = [] }
+                    return state.waiters
+                }
+                for waiter in waiters { waiter.resume(returning: port) }
+            }
+        let reporter = StatusReporter(agent: self)
+        recorder.record(Event(.environment(EnvironmentFacts(facts: EnvironmentProbe.facts(extra: configuration.facts)))))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: ([shipper, writer, reporter, loopback] as [any Service]).map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        running.withLock { $0 = group }
+        defer { running.withLock { $0 = nil } }
+        try await group.run()
+    }
+
+    /// The same graceful shutdown as SIGTERM.
+    public func shutdown() async {
+        await running.withLock { $0 }?.triggerGracefulShutdown()
+    }
+
+    /// The loopback port, once bound.
+    public func boundLoopbackPort() async -> Int {
+        await withCheckedContinuation { continuation in
+            let known: Int? = loopbackPort.withLock { state in
+                if let port = state.port { return port }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let known { continuation.resume(returning: known) }
+        }
+    }
+
+    /// The current `agent_status` event.
+    func statusEvent() -> Event {
+        let stats = wal.stats
+        return Event(
+            .agentStatus(
+                AgentStatus(
+                    walBacklogEvents: stats.backlogEvents, walBacklogBytes: stats.backlogBytes,
+                    droppedEvents: stats.droppedEvents + recorder.droppedEvents, lostEvents: stats.lostEvents,
+                    lastError: status.snapshot.lastError.map { String($0.prefix(EventLimits.maxMessageBytes)) })))
+    }
+}
+
+/// Records an `agent_status` event at start and every minute.
+struct StatusReporter: Service {
+    let agent: Agent
+    var interval: Duration = .seconds(60)
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                agent.recorder.record(agent.statusEvent())
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
+/// The environment facts this platform can tell, plus the operator's from `[facts]`.
+enum EnvironmentProbe {
+    static func facts(extra: [String: String]) -> [String: String] {
+        var facts: [String: String] = ["agent_version": FleetAgentInfo.version]
+        var name = utsname()
+        if uname(&name) == 0 {
+            func field<T>(_ value: T) -> String {
+                withUnsafeBytes(of: value) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+            }
+            facts["os"] = field(name.sysname)
+            facts["kernel"] = field(name.release)
+            facts["arch"] = field(name.machine)
+            facts["hostname"] = field(name.nodename)
+        }
+        facts["cpu_count"] = String(ProcessInfo.processInfo.processorCount)
+        facts["memory_bytes"] = String(ProcessInfo.processInfo.physicalMemory)
+        if let tz = ProcessInfo.processInfo.environment["TZ"] { facts["timezone"] = tz }
+        if let lang = ProcessInfo.processInfo.environment["LANG"] { facts["locale"] = lang }
+        for (key, value) in extra { facts[key] = value }
+        return facts
+    }
+}

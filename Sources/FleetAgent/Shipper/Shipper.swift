@@ -1,0 +1,157 @@
+import AsyncHTTPClient
+import FleetCore
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import ServiceLifecycle
+
+/// Ships the WAL to the collector: batches of unacknowledged records, zstd
+/// compressed once, `POST /v1/batches` over mutual TLS; acknowledged records
+/// are released from the WAL, nothing else. While a backlog drains, the
+/// newest records go first every other batch, so live data reaches the
+/// collector within seconds and the backlog is still delivered in full.
+/// Failures back off exponentially with full jitter; 429/503 honour Retry-After.
+public final class Shipper: Service, Sendable {
+    let agentID: String
+    let wal: WriteAheadLog
+    let settings: AgentConfiguration.Shipper
+    let collectorURL: String
+    let client: HTTPClient
+    let status: ShipperStatus
+    let logger: Logger
+    let timeout: Duration
+
+    public init(configuration: AgentConfiguration, wal: WriteAheadLog, status: ShipperStatus, logger: Logger) throws {
+        agentID = configuration.agentID
+        self.wal = wal
+        settings = configuration.shipper
+        collectorURL = configuration.collector.url + "/v1/batches"
+        self.status = status
+        self.logger = logger
+        timeout = configuration.collector.timeout
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        tls.trustRoots = .certificates(try Self.load("collector.ca_file", configuration.collector.caFile) { try NIOSSLCertificate.fromPEMFile($0) })
+        tls.certificateChain = try Self.load("collector.cert_file", configuration.collector.certFile) {
+            try NIOSSLCertificate.fromPEMFile($0).map { .certificate($0) }
+        }
+        tls.privateKey = .privateKey(try Self.load("collector.key_file", configuration.collector.keyFile) { try NIOSSLPrivateKey(file: $0, format: .pem) })
+        var http = HTTPClient.Configuration(tlsConfiguration: tls)
+        http.timeout = .init(connect: .seconds(10), read: .seconds(Int64(configuration.collector.timeout.components.seconds)))
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+    }
+
+    static func load<T>(_ key: String, _ path: String, _ body: (String) throws -> T) throws -> T {
+        do {
+            return try body(path)
+        } catch {
+            throw ConfigError(file: "agent.toml", key: key, message: "cannot load \(path): \(error)")
+        }
+    }
+
+    enum Outcome {
+        case acknowledged
+        case retryAfter(Duration)
+        case failed(String, reachable: Bool)
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var attempt = 0
+            var liveTurn = true
+            while !Task.isCancelled {
+                let records = self.nextBatch(liveFirst: &liveTurn)
+                if records.isEmpty {
+                    try? await Task.sleep(for: self.settings.maxLinger)
+                    continue
+                }
+                switch await self.send(records) {
+                case .acknowledged:
+                    attempt = 0
+                    if records.count < self.settings.maxEvents { try? await Task.sleep(for: self.settings.maxLinger) }
+                case .retryAfter(let wait):
+                    try? await Task.sleep(for: wait)
+                case .failed(let message, let reachable):
+                    self.status.failed(message, reachable: reachable)
+                    attempt += 1
+                    try? await Task.sleep(for: self.backoff(attempt: attempt))
+                }
+            }
+        }
+        // Last flush on graceful shutdown, within a bound.
+        let deadline = ContinuousClock.now + settings.shutdownFlushTimeout
+        var live = false
+        while ContinuousClock.now < deadline {
+            let records = nextBatch(liveFirst: &live)
+            guard !records.isEmpty, case .acknowledged = await send(records) else { break }
+        }
+        try? await client.shutdown()
+    }
+
+    /// Alternates newest and oldest unacknowledged records while there is more than one batch to send.
+    func nextBatch(liveFirst: inout Bool) -> [Batch.Record] {
+        let stats = wal.stats
+        let backlog = stats.backlogEvents
+        defer { liveFirst.toggle() }
+        if liveFirst && backlog > UInt64(settings.maxEvents) {
+            let from = stats.nextSequence > UInt64(settings.maxEvents) ? stats.nextSequence - UInt64(settings.maxEvents) : 1
+            let live = wal.read(from: from, maxEvents: settings.maxEvents, maxBytes: settings.maxBytes)
+            if !live.isEmpty { return live }
+        }
+        return wal.read(from: 1, maxEvents: settings.maxEvents, maxBytes: settings.maxBytes)
+    }
+
+    /// Full jitter: uniformly random in [0, min(max, initial · 2^attempt)].
+    func backoff(attempt: Int) -> Duration {
+        let cap = settings.backoffMax.seconds
+        let base = settings.backoffInitial.seconds * pow(2, Double(min(attempt, 30)))
+        return .milliseconds(Int64(Double.random(in: 0...min(cap, base)) * 1000))
+    }
+
+    func send(_ records: [Batch.Record]) async -> Outcome {
+        let batch = Batch(agentID: agentID, epoch: wal.epoch, records: records)
+        let body: [UInt8]
+        do {
+            body = try BatchFrame.encodeCompressed(batch, level: settings.zstdLevel)
+        } catch {
+            return .failed("cannot encode batch: \(error)", reachable: false)
+        }
+        var request = HTTPClientRequest(url: collectorURL)
+        request.method = .POST
+        request.headers.add(name: "Content-Encoding", value: "zstd")
+        request.headers.add(name: "Content-Type", value: "application/vnd.fleet.batch")
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            let response = try await client.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
+            let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+            switch response.status.code {
+            case 200:
+                guard let first = batch.firstSequence, let last = batch.lastSequence else { return .acknowledged }
+                let through = Self.ackedThrough(text) ?? last
+                try wal.acknowledge(first...min(through, last))
+                status.acknowledged(through: min(through, last))
+                return .acknowledged
+            case 429, 503:
+                let wait = response.headers.first(name: "Retry-After").flatMap(Int64.init).map { Duration.seconds($0) } ?? settings.backoffInitial
+                status.failed("collector answered \(response.status.code); retrying in \(wait)", reachable: true)
+                return .retryAfter(wait)
+            default:
+                return .failed("collector answered \(response.status.code): \(text.prefix(300))", reachable: true)
+            }
+        } catch {
+            logger.debug("send failed", metadata: ["error": "\(error)"])
+            return .failed("cannot reach the collector at \(collectorURL): \(error)", reachable: false)
+        }
+    }
+
+    static func ackedThrough(_ json: String) -> UInt64? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return nil }
+        return (object["acked_through"] as? NSNumber)?.uint64Value
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
