@@ -160,6 +160,7 @@ let package = Package(
             dependencies: [
                 "FleetCollector",
                 "fleet-collector",
+                "fleet-agent",
                 "FleetCore",
                 "FleetPKI",
                 "CZstd",

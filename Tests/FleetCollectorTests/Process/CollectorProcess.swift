@@ -10,20 +10,22 @@ final class CollectorProcess {
     let process = Process()
     let logPath: String
 
-    static var binary: String {
+    static var binary: String { binary(named: "fleet-collector") }
+
+    static func binary(named product: String) -> String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // The test bundle may sit inside an .xctest directory.
-        while dir.path != "/" && !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("fleet-collector").path) {
+        while dir.path != "/" && !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent(product).path) {
             dir = dir.deletingLastPathComponent()
         }
-        return dir.appendingPathComponent("fleet-collector").path
+        return dir.appendingPathComponent(product).path
     }
 
-    init(arguments: [String], logPath: String) throws {
+    init(arguments: [String], logPath: String, product: String = "fleet-collector") throws {
         self.logPath = logPath
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.executableURL = URL(fileURLWithPath: Self.binary(named: product))
         process.arguments = arguments
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = FileHandle.nullDevice
