@@ -49,10 +49,13 @@ public final class Agent: Sendable {
                 for waiter in waiters { waiter.resume(returning: port) }
             }
         let reporter = StatusReporter(agent: self)
-        recorder.record(Event(.environment(EnvironmentFacts(facts: EnvironmentProbe.facts(extra: configuration.facts)))))
+        let probe = LinuxProbe()
+        let sampler = ResourceSampler(
+            recorder: recorder, probe: probe, settings: configuration.sampler, dataDirectory: configuration.dataDirectory)
+        recorder.record(Event(.environment(EnvironmentFacts(facts: EnvironmentProbe.facts(probe: probe, extra: configuration.facts)))))
         let group = ServiceGroup(
             configuration: .init(
-                services: ([shipper, writer, reporter, loopback] as [any Service]).map { .init(service: $0) },
+                services: ([shipper, writer, reporter, sampler, loopback] as [any Service]).map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         running.withLock { $0 = group }
         defer { running.withLock { $0 = nil } }
@@ -103,24 +106,11 @@ struct StatusReporter: Service {
     }
 }
 
-/// The environment facts this platform can tell, plus the operator's from `[facts]`.
+/// The environment facts this platform can tell, plus the operator's from `[facts]` (which win).
 enum EnvironmentProbe {
-    static func facts(extra: [String: String]) -> [String: String] {
-        var facts: [String: String] = ["agent_version": FleetAgentInfo.version]
-        var name = utsname()
-        if uname(&name) == 0 {
-            func field<T>(_ value: T) -> String {
-                withUnsafeBytes(of: value) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
-            }
-            facts["os"] = field(name.sysname)
-            facts["kernel"] = field(name.release)
-            facts["arch"] = field(name.machine)
-            facts["hostname"] = field(name.nodename)
-        }
-        facts["cpu_count"] = String(ProcessInfo.processInfo.processorCount)
-        facts["memory_bytes"] = String(ProcessInfo.processInfo.physicalMemory)
-        if let tz = ProcessInfo.processInfo.environment["TZ"] { facts["timezone"] = tz }
-        if let lang = ProcessInfo.processInfo.environment["LANG"] { facts["locale"] = lang }
+    static func facts(probe: any PlatformProbe, extra: [String: String]) -> [String: String] {
+        var facts = probe.environmentFacts()
+        facts["agent_version"] = FleetAgentInfo.version
         for (key, value) in extra { facts[key] = value }
         return facts
     }

@@ -54,6 +54,8 @@ public struct AgentConfiguration: Sendable {
     public var wal = WAL()
     public var shipper = Shipper()
     public var loopback = Loopback()
+    /// `[sampler]`
+    public var sampler = ResourceSampler.Settings()
     /// `[facts]`: operator-given environment facts (executor version, model versions…).
     public var facts: [String: String] = [:]
 
@@ -109,6 +111,13 @@ extension AgentConfiguration {
         let l = try root.table("loopback")
         loopback.port = try l.int("port", default: loopback.port, range: 0...65535)
         loopback.maxBodyBytes = try l.byteSize("max_body_bytes", default: loopback.maxBodyBytes, range: 1024...(1 << 30))
+
+        let m = try root.table("sampler")
+        sampler.interval = try m.duration("interval", default: sampler.interval, range: .seconds(1)...(.seconds(3600)))
+        sampler.executorProcess = try m.optionalString("executor_process").flatMap { $0.isEmpty ? nil : $0 }
+        sampler.executorPIDFile = try m.optionalString("executor_pid_file").flatMap { $0.isEmpty ? nil : $0 }
+        sampler.cacheDirectory = try m.optionalString("cache_dir").flatMap { $0.isEmpty ? nil : $0 }
+        sampler.nvidiaSMI = try m.string("nvidia_smi", default: sampler.nvidiaSMI)
 
         let f = try root.table("facts")
         for key in f.keys {
