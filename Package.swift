@@ -159,6 +159,7 @@ let package = Package(
             name: "FleetCollectorTests",
             dependencies: [
                 "FleetCollector",
+                "FleetAgent",
                 "fleet-collector",
                 "fleet-agent",
                 "FleetCore",

@@ -80,7 +80,7 @@ public final class Agent: Sendable {
     }
 
     /// The current `agent_status` event.
-    func statusEvent() -> Event {
+    public func statusEvent() -> Event {
         let stats = wal.stats
         return Event(
             .agentStatus(

@@ -40,6 +40,9 @@ public final class Shipper: Service, Sendable {
         tls.privateKey = .privateKey(try Self.load("collector.key_file", configuration.collector.keyFile) { try NIOSSLPrivateKey(file: $0, format: .pem) })
         var http = HTTPClient.Configuration(tlsConfiguration: tls)
         http.timeout = .init(connect: .seconds(10), read: .seconds(Int64(configuration.collector.timeout.components.seconds)))
+        // Fail a request at the first refused connection or handshake, so the error reaches
+        // /v1/health and the log at once; the shipper's own backoff does the retrying.
+        http.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
     }
 

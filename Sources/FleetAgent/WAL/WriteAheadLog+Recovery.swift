@@ -17,9 +17,13 @@ extension WriteAheadLog {
     /// sequence numbers are counted as lost; for a damaged tail, where the
     /// number of records cannot be known, the count is an upper bound from
     /// the damaged bytes, and sequence numbers skip past it so none is reused.
-    static func recover(directory: String, epoch: WALEpoch, accounted: SequenceRanges) throws(WALError) -> State {
+    static func recover(
+        directory: String, epoch: WALEpoch, accounted: SequenceRanges, acknowledged: SequenceRanges
+    ) throws(WALError) -> State {
         var state = State()
         state.lostRanges = accounted
+        // Acknowledged sequences may be missing on disk legitimately (their segment was deleted): never lost.
+        state.acked = acknowledged
         let names = WALFile.list(directory).filter { $0.hasSuffix(".wal") && $0.count == 20 }
             .compactMap { name -> (UInt64, String)? in UInt64(name.prefix(16), radix: 16).map { ($0, name) } }
             .sorted { $0.0 < $1.0 }
@@ -114,7 +118,9 @@ extension WriteAheadLog {
 extension WriteAheadLog.State {
     /// Counts the sequences of `range` as lost, once: ones counted at an earlier start are skipped.
     mutating func countLost(_ range: ClosedRange<UInt64>) {
-        lost += UInt64(range.count) - lostRanges.count(in: range)
+        var known = lostRanges
+        for r in acked.ranges { known.insert(r) }
+        lost += UInt64(range.count) - known.count(in: range)
         lostRanges.insert(range)
     }
 }

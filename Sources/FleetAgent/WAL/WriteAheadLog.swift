@@ -90,7 +90,8 @@ public final class WriteAheadLog: Sendable {
             self.epoch = fresh
         }
         let persisted = PersistedState.load(directory + "/state")
-        var recovered = try Self.recover(directory: directory, epoch: epoch, accounted: persisted.lostRanges)
+        var recovered = try Self.recover(
+            directory: directory, epoch: epoch, accounted: persisted.lostRanges, acknowledged: persisted.acked)
         recovered.acked = persisted.acked
         recovered.dropped = persisted.dropped
         recovered.lost += persisted.lost
@@ -226,12 +227,20 @@ public final class WriteAheadLog: Sendable {
     public func acknowledge(_ range: ClosedRange<UInt64>) throws(WALError) {
         try state.withLock { (s: inout State) throws(WALError) in
             s.acked.insert(range)
-            while s.segments.count > 1, let oldest = s.segments.first,
-                oldest.lastSequence < oldest.firstSequence || s.acked.covers(oldest.firstSequence...oldest.lastSequence)
-            {
-                unlink(oldest.path)
-                s.segments.removeFirst()
+            // Any sealed segment whose records are all acknowledged goes, wherever it is: while a
+            // backlog drains, live batches acknowledge the newest segments first, and those must not
+            // keep occupying the byte cap.
+            let active = s.segments.count - 1
+            var kept: [Segment] = []
+            for (i, segment) in s.segments.enumerated() {
+                let empty = segment.lastSequence < segment.firstSequence
+                if i < active && (empty || s.acked.covers(segment.firstSequence...segment.lastSequence)) {
+                    unlink(segment.path)
+                } else {
+                    kept.append(segment)
+                }
             }
+            s.segments = kept
             s.acked.removeBelow(s.segments.first?.firstSequence ?? s.nextSequence)
             s.lostRanges.removeBelow(s.segments.first?.firstSequence ?? s.nextSequence)
             try PersistedState(acked: s.acked, lostRanges: s.lostRanges, dropped: s.dropped, lost: s.lost, nextSequence: s.nextSequence)

@@ -176,3 +176,25 @@ struct WriteAheadLogTests {
         #expect(try WriteAheadLog(directory: dir, options: .init(maxBytes: 32 << 10, segmentBytes: 4 << 10)).stats.droppedEvents == dropped)
     }
 }
+
+@Suite("Write-ahead log, live-first acknowledgements")
+struct WriteAheadLogLiveFirstTests {
+    @Test("acknowledging the newest records first frees their segments; a restart counts nothing lost")
+    func newestFirst() throws {
+        let dir = temporaryDirectory()
+        do {
+            let wal = try WriteAheadLog(directory: dir, options: .init(segmentBytes: 4 << 10))
+            try wal.append(events(1000))
+            try wal.sync()
+            let before = wal.stats
+            try wal.acknowledge(600...1000)
+            #expect(wal.stats.segments < before.segments)
+            #expect(wal.stats.backlogBytes < before.backlogBytes)
+            #expect(wal.stats.backlogEvents == 599)
+        }
+        let wal = try WriteAheadLog(directory: dir, options: .init(segmentBytes: 4 << 10))
+        #expect(wal.stats.lostEvents == 0)
+        #expect(wal.read(from: 1, maxEvents: 2000).map(\.sequence) == Array(1...599))
+        #expect(try wal.append(events(1)) == 1001...1001)
+    }
+}

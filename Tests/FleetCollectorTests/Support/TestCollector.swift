@@ -32,12 +32,18 @@ struct TestCollector {
     /// Runs `body` against a fresh collector, then shuts it down gracefully.
     static func with<T>(
         agents: [String] = ["pc-1", "pc-2"], adjust: (inout CollectorConfiguration) -> Void = { _ in },
+        reusing existing: PKIDirectory? = nil,
         _ body: (TestCollector) async throws -> T
     ) async throws -> T {
         let directory = temporaryDirectory()
-        let pki = PKIDirectory(path: directory + "/pki")
-        try pki.initialize()
-        for agent in agents { try pki.issueAgent(agent) }
+        let pki: PKIDirectory
+        if let existing {
+            pki = existing
+        } else {
+            pki = PKIDirectory(path: directory + "/pki")
+            try pki.initialize()
+            for agent in agents { try pki.issueAgent(agent) }
+        }
         var configuration = CollectorConfiguration()
         configuration.server.host = "127.0.0.1"
         configuration.server.port = 0
