@@ -18,6 +18,8 @@ public final class Agent: Sendable {
     public let configuration: AgentConfiguration
     public let wal: WriteAheadLog
     public let recorder: Recorder
+    /// A swift-metrics backend for in-process Swift executors: `MetricsSystem.bootstrap(agent.metrics)`.
+    public let metrics: FleetMetricsFactory
     let status = ShipperStatus()
     let logger: Logger
     let loopbackPort = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
@@ -30,6 +32,7 @@ public final class Agent: Sendable {
             directory: configuration.dataDirectory + "/wal",
             options: .init(maxBytes: configuration.wal.maxBytes, segmentBytes: configuration.wal.segmentBytes))
         recorder = Recorder()
+        metrics = FleetMetricsFactory(recorder: recorder)
         let stats = wal.stats
         if stats.lostEvents > 0 {
             logger.warning("WAL recovery found damaged records", metadata: ["lost_events": "\(stats.lostEvents)"])
@@ -91,18 +94,26 @@ public final class Agent: Sendable {
     }
 }
 
-/// Records an `agent_status` event at start and every minute.
+/// Records an `agent_status` event at start and every minute, and flushes
+/// swift-metrics counters and gauges every 10 seconds (and at shutdown).
 struct StatusReporter: Service {
     let agent: Agent
     var interval: Duration = .seconds(60)
+    var metricsInterval: Duration = .seconds(10)
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
+            var lastStatus: ContinuousClock.Instant? = nil
             while !Task.isCancelled {
-                agent.recorder.record(agent.statusEvent())
-                try? await Task.sleep(for: interval)
+                if lastStatus.map({ ContinuousClock.now - $0 >= interval }) ?? true {
+                    agent.recorder.record(agent.statusEvent())
+                    lastStatus = .now
+                }
+                agent.metrics.flush()
+                try? await Task.sleep(for: metricsInterval)
             }
         }
+        agent.metrics.flush()
     }
 }
 
