@@ -111,3 +111,40 @@ struct AgentKillTests {
         #expect(Set(storedKeys).isSubset(of: Set(0..<next.withLock { $0 })))
     }
 }
+
+@Suite("fleet-agent configuration errors")
+struct AgentConfigProcessTests {
+    static func run(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CollectorProcess.binary(named: "fleet-agent"))
+        process.arguments = arguments
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let data = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("a bad agent.toml is one line naming the key, exit 2; the shipped example is valid")
+    func badConfig() throws {
+        let dir = temporaryDirectory("fleet-agent-config")
+        for (toml, key) in [
+            ("data_dir = \"/tmp\"\n", "agent_id"),
+            ("agent_id = \"pc 1\"\n", "agent_id"),
+            ("agent_id = \"pc-1\"\n[collector]\nurl = \"http://x\"\n", "collector.url"),
+            ("agent_id = \"pc-1\"\n[wal]\nsync_interval = \"soon\"\n", "wal.sync_interval"),
+            ("agent_id = \"pc-1\"\n[shipper]\nmax_event = 5\n", "shipper.max_event"),
+        ] {
+            try toml.write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
+            let (status, stderr) = try Self.run(["run", "--config", dir + "/agent.toml"])
+            #expect(status == 2, "\(toml)")
+            #expect(stderr.split(separator: "\n").count == 1, "\(stderr)")
+            #expect(stderr.contains(key), "\(stderr)")
+        }
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("agent/agent.toml").path
+        #expect(try Self.run(["check-config", "--config", example]).0 == 0)
+    }
+}
