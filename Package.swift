@@ -128,15 +128,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Helpers shared by the test targets (seeded RNG, temporary directories).
+        .target(
+            name: "FleetTestSupport",
+            path: "Tests/FleetTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "FleetCoreTests",
-            dependencies: ["FleetCore", "CZstd"],
+            dependencies: ["FleetCore", "CZstd", "FleetTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "FleetPKITests",
             dependencies: [
                 "FleetPKI",
+                "FleetTestSupport",
                 "fleetctl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -151,6 +158,7 @@ let package = Package(
             name: "FleetAgentTests",
             dependencies: [
                 "FleetAgent",
+                "FleetTestSupport",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 "FleetCore",
                 .product(name: "Logging", package: "swift-log"),
@@ -162,6 +170,7 @@ let package = Package(
             name: "FleetCollectorTests",
             dependencies: [
                 "FleetCollector",
+                "FleetTestSupport",
                 "FleetAgent",
                 "fleet-collector",
                 "fleet-agent",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FleetPKI
+import FleetTestSupport
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -20,14 +21,6 @@ import FoundationEssentials
 import Foundation
 #endif
 
-func temporaryDirectory() -> String {
-    var template = Array("/tmp/fleet-pki-XXXXXX".utf8CString)
-    let path = template.withUnsafeMutableBufferPointer { buffer -> String in
-        guard let base = buffer.baseAddress, mkdtemp(base) != nil else { return "/tmp/fleet-pki-fallback-\(getpid())" }
-        return String(cString: base)
-    }
-    return path
-}
 
 func fileMode(_ path: String) -> mode_t {
     var st = stat()

@@ -1,4 +1,5 @@
 import FleetCore
+import FleetTestSupport
 import Testing
 
 @testable import FleetAgent
@@ -7,13 +8,6 @@ import Testing
 import Glibc
 #endif
 
-func temporaryDirectory(_ prefix: String = "fleet-wal") -> String {
-    var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
-    return template.withUnsafeMutableBufferPointer { buffer -> String in
-        guard let base = buffer.baseAddress, mkdtemp(base) != nil else { return "/tmp/\(prefix)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" }
-        return String(cString: base)
-    }
-}
 
 func events(_ n: Int, from start: Int = 0) -> [Event] {
     (start..<(start + n)).map { i in

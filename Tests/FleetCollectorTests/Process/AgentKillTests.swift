@@ -1,3 +1,4 @@
+import FleetTestSupport
 import AsyncHTTPClient
 import FleetCore
 import FleetPKI

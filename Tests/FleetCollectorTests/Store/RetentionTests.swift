@@ -1,3 +1,4 @@
+import FleetTestSupport
 import FleetCollector
 import FleetCore
 import GRDB
@@ -15,7 +16,7 @@ struct RetentionTests {
         let old = now.microsecondsSinceEpoch - 40 * day
         var records: [Batch.Record] = []
         var seq: UInt64 = 0
-        var rng = SplitMix(seed: 9)
+        var rng = SplitMix64(seed: 9)
         for run in 0..<60 {
             let t0 = old + Int64(run) * 600_000_000
             let id = "ex-\(run)"

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import FleetCollector
 import FleetCore
+import FleetTestSupport
 import Foundation
 import Testing
 
@@ -29,7 +30,7 @@ struct SummaryTests {
     ]
 
     static func makeFleet() -> Fleet {
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         var fleet = Fleet()
         let now = Timestamp.now().microsecondsSinceEpoch
         let start = now - 50 * 60 * 1_000_000
@@ -227,17 +228,5 @@ struct SummaryTests {
         process.waitUntilExit()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(process.terminationStatus == 0, "promtool: \(text)")
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import FleetCollector
 import FleetCore
 import FleetPKI
+import FleetTestSupport
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -13,13 +14,6 @@ import Glibc
 
 import Foundation
 
-func temporaryDirectory(_ prefix: String = "fleet-collector") -> String {
-    var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
-    return template.withUnsafeMutableBufferPointer { buffer -> String in
-        guard let base = buffer.baseAddress, mkdtemp(base) != nil else { return "/tmp/\(prefix)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" }
-        return String(cString: base)
-    }
-}
 
 /// A real collector on 127.0.0.1 port 0 with real certificates and a real SQLite file, run in-process.
 struct TestCollector {

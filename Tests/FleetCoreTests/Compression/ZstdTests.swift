@@ -1,3 +1,4 @@
+import FleetTestSupport
 import CZstd
 import FleetCore
 import Testing
