@@ -164,6 +164,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // Read through #filePath; real nvidia-smi output from shared/fixtures.
+            exclude: ["Fixtures"],
             swiftSettings: strict
         ),
         .testTarget(
