@@ -108,6 +108,20 @@ public struct RetentionService: Service {
         var ocr = RollupHistogram.empty()
         var ui = RollupHistogram.empty()
         var analyze = RollupHistogram.empty()
+
+        /// Adds one `steps` row as selected in ``rollUpSteps``.
+        mutating func add(_ row: Row) {
+            steps += 1
+            if row[6] as Bool { successes += 1 }
+            let value: Double = row[7]
+            totalSum += value
+            if let v = RetentionService.micros(value) { _ = total.record(v) }
+            if let v = RetentionService.micros(row[8]) { _ = ocr.record(v) }
+            if let v = RetentionService.micros(row[9]) { _ = ui.record(v) }
+            if let v = RetentionService.micros(row[10]) { _ = analyze.record(v) }
+            if row[11] as Bool { cacheHits += 1 }
+            if row[12] as Bool { degraded += 1 }
+        }
     }
 
     static func micros(_ ms: Double?) -> UInt64? {
@@ -131,18 +145,8 @@ public struct RetentionService: Service {
             maxRowid = max(maxRowid, row[0])
             lastFinished = row[1]
             let key = StepGroup(hour: (row[1] as Int64) / 3_600_000_000 * 3_600_000_000, workflow: row[2], agent: row[3], env: row[4], action: row[5])
-            var a = groups[key] ?? StepAggregate()
-            a.steps += 1
-            if row[6] as Bool { a.successes += 1 }
-            let total: Double = row[7]
-            a.totalSum += total
-            if let v = micros(total) { _ = a.total.record(v) }
-            if let v = micros(row[8]) { _ = a.ocr.record(v) }
-            if let v = micros(row[9]) { _ = a.ui.record(v) }
-            if let v = micros(row[10]) { _ = a.analyze.record(v) }
-            if row[11] as Bool { a.cacheHits += 1 }
-            if row[12] as Bool { a.degraded += 1 }
-            groups[key] = a
+            // In place (default subscript): no copy of the histograms per row.
+            groups[key, default: StepAggregate()].add(row)
         }
         for (key, a) in groups {
             var merged = a
@@ -201,14 +205,12 @@ public struct RetentionService: Service {
         var groups: [RunGroup: (runs: Int, successes: Int, sum: Double, histogram: Histogram<UInt64>)] = [:]
         for row in rows {
             let key = RunGroup(hour: (row[2] as Int64) / 3_600_000_000 * 3_600_000_000, workflow: row[3], agent: row[0], env: row[4])
-            var g = groups[key] ?? (0, 0, 0, RollupHistogram.empty())
-            g.runs += 1
-            if (row[5] as String) == ExecutionStatus.success.rawValue { g.successes += 1 }
+            groups[key, default: (0, 0, 0, RollupHistogram.empty())].runs += 1
+            if (row[5] as String) == ExecutionStatus.success.rawValue { groups[key]?.successes += 1 }
             if let d: Double = row[6], let v = micros(d) {
-                g.sum += d
-                _ = g.histogram.record(v)
+                groups[key]?.sum += d
+                _ = groups[key]?.histogram.record(v)
             }
-            groups[key] = g
         }
         for (key, g) in groups {
             var merged = g

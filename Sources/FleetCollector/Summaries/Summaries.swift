@@ -53,12 +53,12 @@ public struct Summaries: Sendable {
             }
         }
         var groups: [String: (runs: Int, successes: Int, durations: DurationAccumulator)] = [:]
+        // Mutate in place (the default subscript): copying a group out and back would copy its
+        // histogram's count array on every row.
         for (key, success, duration) in rows {
-            var g = groups[key] ?? (0, 0, DurationAccumulator())
-            g.runs += 1
-            if success { g.successes += 1 }
-            if let duration { g.durations.record(ms: duration) }
-            groups[key] = g
+            groups[key, default: (0, 0, DurationAccumulator())].runs += 1
+            if success { groups[key, default: (0, 0, DurationAccumulator())].successes += 1 }
+            if let duration { groups[key, default: (0, 0, DurationAccumulator())].durations.record(ms: duration) }
         }
         // Hours past raw retention live on as rollups (their raw rows are gone, so nothing counts twice).
         var rollupSQL = """
@@ -74,11 +74,9 @@ public struct Summaries: Sendable {
             }
         }
         for (key, runs, successes, sum, histogram) in rollups {
-            var g = groups[key] ?? (0, 0, DurationAccumulator())
-            g.runs += runs
-            g.successes += successes
-            g.durations.merge(encoded: histogram, sumMs: sum)
-            groups[key] = g
+            groups[key, default: (0, 0, DurationAccumulator())].runs += runs
+            groups[key, default: (0, 0, DurationAccumulator())].successes += successes
+            groups[key, default: (0, 0, DurationAccumulator())].durations.merge(encoded: histogram, sumMs: sum)
         }
         return groups.map { key, g in
             RunSummary(
@@ -125,9 +123,7 @@ public struct Summaries: Sendable {
             let cursor = try Row.fetchCursor(db, sql: finalSQL, arguments: finalArguments)
             while let row = try cursor.next() {
                 let key: String = row[0]
-                var g = groups[key] ?? StepAccumulator()
-                g.add(row)
-                groups[key] = g
+                groups[key, default: StepAccumulator()].add(row)
             }
             var rollupSQL = """
                 SELECT action_type, steps, successes, cache_hits, degraded, total_sum_ms, total_histogram, ocr_histogram,
@@ -138,9 +134,7 @@ public struct Summaries: Sendable {
             if agent != nil { rollupSQL += " AND agent_id = ?" }
             for row in try Row.fetchAll(db, sql: rollupSQL, arguments: finalArguments) {
                 let key: String = row[0]
-                var g = groups[key] ?? StepAccumulator()
-                g.add(rollup: row)
-                groups[key] = g
+                groups[key, default: StepAccumulator()].add(rollup: row)
             }
             return groups.map { key, g in g.summary(key: key, minSample: settings.minSample) }.sorted { $0.key < $1.key }
         }
