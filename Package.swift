@@ -131,12 +131,13 @@ let package = Package(
         // Helpers shared by the test targets (seeded RNG, temporary directories).
         .target(
             name: "FleetTestSupport",
+            dependencies: ["CZstd"],
             path: "Tests/FleetTestSupport",
             swiftSettings: strict
         ),
         .testTarget(
             name: "FleetCoreTests",
-            dependencies: ["FleetCore", "CZstd", "FleetTestSupport"],
+            dependencies: ["FleetCore", "FleetTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -178,7 +179,7 @@ let package = Package(
                 "fleet-agent",
                 "FleetCore",
                 "FleetPKI",
-                "CZstd",
+                
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,6 +1,5 @@
 import FleetTestSupport
 import AsyncHTTPClient
-import CZstd
 import FleetCollector
 import FleetCore
 import FleetPKI
@@ -132,49 +131,15 @@ struct IngestTests {
         }
     }
 
-    static func peakRSSBytes() -> Int {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return usage.ru_maxrss * 1024
-    }
-
-    /// One small zstd frame that expands to `total` zero bytes.
-    static func bomb(expandingTo total: Int) -> [UInt8] {
-        let cctx = ZSTD_createCCtx()
-        defer { ZSTD_freeCCtx(cctx) }
-        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 19)
-        let zeros = [UInt8](repeating: 0, count: 1 << 20)
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        var fed = 0
-        while fed < total {
-            let last = fed + zeros.count >= total
-            zeros.withUnsafeBytes { zin in
-                var input = ZSTD_inBuffer(src: zin.baseAddress, size: zin.count, pos: 0)
-                while true {
-                    let (remaining, produced) = chunk.withUnsafeMutableBytes { zout -> (Int, Int) in
-                        var output = ZSTD_outBuffer(dst: zout.baseAddress, size: zout.count, pos: 0)
-                        let r = ZSTD_compressStream2(cctx, &output, &input, last ? ZSTD_e_end : ZSTD_e_continue)
-                        return (r, output.pos)
-                    }
-                    out.append(contentsOf: chunk[0..<produced])
-                    if last ? remaining == 0 : input.pos == input.size { break }
-                }
-            }
-            fed += zeros.count
-        }
-        return out
-    }
-
     @Test("a zstd bomb gets 413, garbage and truncated frames 400, and the server keeps serving")
     func hostileBodies() async throws {
         try await TestCollector.with { test in
             let client = try test.agentClient("pc-1")
-            let bomb = Self.bomb(expandingTo: 1 << 30)
-            let before = Self.peakRSSBytes()
+            let bomb = zstdBomb(expandingTo: 1 << 30)
+            let before = peakRSSBytes()
             var reply = try await test.post(client, bytes: bomb)
             #expect(reply.status == 413, "\(reply.body)")
-            #expect(Self.peakRSSBytes() - before < 256 << 20)
+            #expect(peakRSSBytes() - before < 256 << 20)
 
             reply = try await test.post(client, bytes: Array("garbage".utf8))
             #expect(reply.status == 400)

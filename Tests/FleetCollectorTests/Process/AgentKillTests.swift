@@ -115,19 +115,6 @@ struct AgentKillTests {
 
 @Suite("fleet-agent configuration errors")
 struct AgentConfigProcessTests {
-    static func run(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CollectorProcess.binary(named: "fleet-agent"))
-        process.arguments = arguments
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let data = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     @Test("a bad agent.toml is one line naming the key, exit 2; the shipped example is valid")
     func badConfig() throws {
         let dir = temporaryDirectory("fleet-agent-config")
@@ -139,13 +126,13 @@ struct AgentConfigProcessTests {
             ("agent_id = \"pc-1\"\n[shipper]\nmax_event = 5\n", "shipper.max_event"),
         ] {
             try toml.write(toFile: dir + "/agent.toml", atomically: true, encoding: .utf8)
-            let (status, stderr) = try Self.run(["run", "--config", dir + "/agent.toml"])
+            let (status, stderr) = try CollectorProcess.run(["run", "--config", dir + "/agent.toml"], product: "fleet-agent")
             #expect(status == 2, "\(toml)")
             #expect(stderr.split(separator: "\n").count == 1, "\(stderr)")
             #expect(stderr.contains(key), "\(stderr)")
         }
         let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("agent/agent.toml").path
-        #expect(try Self.run(["check-config", "--config", example]).0 == 0)
+        #expect(try CollectorProcess.run(["check-config", "--config", example], product: "fleet-agent").0 == 0)
     }
 }

@@ -60,9 +60,9 @@ final class CollectorProcess {
     }
 
     /// Runs the binary to completion and returns (status, stderr).
-    static func run(_ arguments: [String]) throws -> (Int32, String) {
+    static func run(_ arguments: [String], product: String = "fleet-collector") throws -> (Int32, String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: binary(named: product))
         process.arguments = arguments
         let err = Pipe()
         process.standardError = err

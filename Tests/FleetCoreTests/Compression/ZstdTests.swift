@@ -1,5 +1,4 @@
 import FleetTestSupport
-import CZstd
 import FleetCore
 import Testing
 
@@ -19,46 +18,11 @@ struct ZstdTests {
         }
     }
 
-    /// Streams `total` zero bytes through libzstd into one frame without holding them in memory.
-    static func bomb(expandingTo total: Int) -> [UInt8] {
-        let cctx = ZSTD_createCStream()
-        defer { ZSTD_freeCStream(cctx) }
-        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 19)
-        let zeros = [UInt8](repeating: 0, count: 1 << 20)
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        var fed = 0
-        while true {
-            let last = fed + zeros.count >= total
-            zeros.withUnsafeBytes { zin in
-                var input = ZSTD_inBuffer(src: zin.baseAddress, size: zin.count, pos: 0)
-                repeat {
-                    let (remaining, produced) = chunk.withUnsafeMutableBytes { zout -> (Int, Int) in
-                        var output = ZSTD_outBuffer(dst: zout.baseAddress, size: zout.count, pos: 0)
-                        let r = ZSTD_compressStream2(cctx, &output, &input, last ? ZSTD_e_end : ZSTD_e_continue)
-                        return (r, output.pos)
-                    }
-                    out.append(contentsOf: chunk[0..<produced])
-                    if last ? remaining == 0 : input.pos == input.size { break }
-                } while true
-            }
-            fed += zeros.count
-            if last { break }
-        }
-        return out
-    }
-
-    static func peakRSSBytes() -> Int {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return usage.ru_maxrss * 1024
-    }
-
     @Test("a frame expanding to 1 GiB is refused at the cap, without allocating the 1 GiB")
     func bombRefused() throws {
-        let bomb = Self.bomb(expandingTo: 1 << 30)
+        let bomb = zstdBomb(expandingTo: 1 << 30)
         #expect(bomb.count < 1 << 20, "the bomb is a small frame: \(bomb.count) bytes")
-        let before = Self.peakRSSBytes()
+        let before = peakRSSBytes()
         do {
             _ = try Zstd.decompress(bomb, maxOutputBytes: 64 << 20)
             Issue.record("the bomb was decompressed")
@@ -66,7 +30,7 @@ struct ZstdTests {
             #expect(error.isOutputLimit)
             #expect(error.description == "decompressed size exceeds the limit of 67108864 bytes")
         }
-        let after = Self.peakRSSBytes()
+        let after = peakRSSBytes()
         #expect(after - before < 256 << 20, "peak RSS grew by \((after - before) >> 20) MiB")
         // Through the batch decoder it is a size-limit error (HTTP 413), not a malformed frame.
         do {
