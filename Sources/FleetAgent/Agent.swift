@@ -22,7 +22,7 @@ public final class Agent: Sendable {
     public let metrics: FleetMetricsFactory
     let status = ShipperStatus()
     let logger: Logger
-    let loopbackPort = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
+    let loopbackPort = PortPromise()
     private let running = Mutex<ServiceGroup?>(nil)
 
     public init(configuration: AgentConfiguration, logger: Logger) throws {
@@ -43,14 +43,7 @@ public final class Agent: Sendable {
         let shipper = try Shipper(configuration: configuration, wal: wal, status: status, logger: logger)
         let writer = WALWriter(wal: wal, recorder: recorder, syncInterval: configuration.wal.syncInterval, logger: logger)
         let loopback = LoopbackServer(recorder: recorder, wal: wal, status: status, settings: configuration.loopback, logger: logger)
-            .application(agentID: configuration.agentID) { [self] port in
-                let waiters = self.loopbackPort.withLock { state in
-                    state.port = port
-                    defer { state.waiters = [] }
-                    return state.waiters
-                }
-                for waiter in waiters { waiter.resume(returning: port) }
-            }
+            .application(agentID: configuration.agentID) { [loopbackPort] port in loopbackPort.fulfil(port) }
         let reporter = StatusReporter(agent: self)
         let probe = LinuxProbe()
         let sampler = ResourceSampler(
@@ -72,14 +65,7 @@ public final class Agent: Sendable {
 
     /// The loopback port, once bound.
     public func boundLoopbackPort() async -> Int {
-        await withCheckedContinuation { continuation in
-            let known: Int? = loopbackPort.withLock { state in
-                if let port = state.port { return port }
-                state.waiters.append(continuation)
-                return nil
-            }
-            if let known { continuation.resume(returning: known) }
-        }
+        await loopbackPort.value()
     }
 
     /// The current `agent_status` event.

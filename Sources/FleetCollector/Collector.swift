@@ -119,28 +119,3 @@ public final class Collector: Sendable {
         return tls
     }
 }
-
-/// A port that becomes known once a listener is bound.
-final class PortPromise: Sendable {
-    private let state = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
-
-    func fulfil(_ port: Int) {
-        let waiters = state.withLock { state in
-            state.port = port
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume(returning: port) }
-    }
-
-    func value() async -> Int {
-        await withCheckedContinuation { continuation in
-            let known: Int? = state.withLock { state in
-                if let port = state.port { return port }
-                state.waiters.append(continuation)
-                return nil
-            }
-            if let known { continuation.resume(returning: known) }
-        }
-    }
-}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FleetCore
 import FleetPKI
 
 /// `fleetctl pki`: the fleet's certificates.
@@ -44,7 +45,7 @@ struct PKICommand: ParsableCommand {
         }
 
         var hosts: [String] {
-            collectorHost.split(separator: ",").map { $0.trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+            collectorHost.split(separator: ",").map(\.trimmedSpaces).filter { !$0.isEmpty }
         }
 
         func run() throws {
@@ -91,11 +92,5 @@ struct PKICommand: ParsableCommand {
                 throw ExitStatus.failure
             }
         }
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in set: Character) -> String {
-        String(drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
     }
 }

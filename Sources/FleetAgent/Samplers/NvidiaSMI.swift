@@ -42,20 +42,20 @@ public enum NvidiaSMI {
     /// Parses CSV output. With a header line (`--format=csv`), columns are found by name;
     /// without one (`noheader`), `columns` gives their order.
     public static func parse(_ text: String, columns given: [String] = columns) -> [GPUSample] {
-        var lines = text.split(whereSeparator: \.isNewline).map { String($0) }.filter { !$0.trimmed.isEmpty }
+        var lines = text.split(whereSeparator: \.isNewline).map { String($0) }.filter { !$0.trimmedSpaces.isEmpty }
         guard let first = lines.first else { return [] }
         var columns = given
         if first.lowercased().hasPrefix("index") || first.contains("[") && !first.contains("[N/A]") {
             columns = first.split(separator: ",").map { field in
                 // "memory.used [MiB]" → "memory.used"
-                String(field.trimmed.split(separator: " ").first ?? "")
+                String(field.trimmedSpaces.split(separator: " ").first ?? "")
             }
             lines.removeFirst()
         }
         func column(_ name: String) -> Int? { columns.firstIndex(of: name) }
         var gpus: [GPUSample] = []
         for (row, line) in lines.enumerated() {
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmed }
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmedSpaces }
             func field(_ name: String) -> String? {
                 guard let i = column(name), i < fields.count else { return nil }
                 let value = fields[i]
@@ -91,11 +91,5 @@ public enum NvidiaSMI {
         default: factor = 1_048_576
         }
         return UInt64(value * factor)
-    }
-}
-
-extension StringProtocol {
-    var trimmed: String {
-        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
     }
 }

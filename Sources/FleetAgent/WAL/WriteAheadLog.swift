@@ -77,7 +77,7 @@ public final class WriteAheadLog: Sendable {
         try WALFile.makeDirectory(directory)
         let epochPath = directory + "/epoch"
         if let text = WALFile.readAll(epochPath).map({ String(decoding: $0, as: UTF8.self) }),
-            let epoch = WALEpoch(hex: text.trimmingCharacters(in: "\n"))
+            let epoch = WALEpoch(hex: text.trimmedSpaces)
         {
             self.epoch = epoch
         } else {
@@ -268,11 +268,5 @@ public final class WriteAheadLog: Sendable {
     static func segmentName(_ firstSequence: UInt64) -> String {
         let hex = String(firstSequence, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex + ".wal"
-    }
-}
-
-extension String {
-    func trimmingCharacters(in character: Character) -> String {
-        String(drop(while: { $0 == character }).reversed().drop(while: { $0 == character }).reversed())
     }
 }

@@ -217,10 +217,3 @@ public enum ConfigValues {
         return "\(ms)ms"
     }
 }
-
-extension StringProtocol {
-    /// Without leading and trailing spaces and tabs.
-    var trimmedSpaces: String {
-        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
-    }
-}
