@@ -15,11 +15,24 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // The agent benchmarks run the agent's WAL writer as the agent does, in a ServiceGroup.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
+        // What every benchmark target shares: the seeded step_finished
+        // workload, the run report, small helpers.
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [
+                .product(name: "FleetCore", package: "Fleet")
+            ],
+            path: "Benchmarks/BenchmarkSupport",
+            swiftSettings: [.enableUpcomingFeature("MemberImportVisibility")]
+        ),
         .executableTarget(
             name: "WireBenchmarks",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "FleetCore", package: "Fleet"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
@@ -32,6 +45,7 @@ let package = Package(
         .executableTarget(
             name: "CollectorBenchmarks",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "FleetCollector", package: "Fleet"),
                 .product(name: "FleetPKI", package: "Fleet"),
                 .product(name: "FleetCore", package: "Fleet"),
@@ -43,6 +57,25 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/CollectorBenchmarks",
+            swiftSettings: [.enableUpcomingFeature("MemberImportVisibility")],
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark")
+            ]
+        ),
+        .executableTarget(
+            name: "AgentBenchmarks",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "FleetAgent", package: "Fleet"),
+                .product(name: "FleetPKI", package: "Fleet"),
+                .product(name: "FleetCore", package: "Fleet"),
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/AgentBenchmarks",
             swiftSettings: [.enableUpcomingFeature("MemberImportVisibility")],
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "benchmark")

@@ -28,7 +28,7 @@ public final class Collector: Sendable {
         pipeline = IngestPipeline(
             store: store, capacity: configuration.ingest.queueCapacity,
             commitMaxEvents: configuration.ingest.commitMaxEvents, logger: logger)
-        summaries = Summaries(store: store, settings: configuration.summaries)
+        summaries = Summaries(store: store, settings: configuration.summaries, rawRetention: configuration.store.rawRetention)
     }
 
     /// The ports the listeners bound (useful with port 0), once they run.

@@ -1,4 +1,5 @@
 import Benchmark
+import BenchmarkSupport
 import FleetCollector
 import FleetCore
 import Foundation
@@ -12,23 +13,12 @@ let benchmarks: @Sendable () -> Void = {
     SummaryBenchmark.registerAll()
 }
 
-/// A value made in a benchmark's setup that its teardown needs too (the
-/// teardown hook gets no setup result).
-final class SetupBox<Value: Sendable>: Sendable {
-    private let value = Mutex<Value?>(nil)
-
-    /// Keeps `newValue` and returns it.
-    func keep(_ newValue: Value) -> Value {
-        value.withLock { $0 = newValue }
-        return newValue
-    }
-
-    /// The kept value, forgotten.
-    func take() -> Value? {
-        value.withLock { stored in
-            defer { stored = nil }
-            return stored
-        }
+extension RunReport {
+    /// Adds `lines` to this run's collector report and prints it.
+    static func add(_ lines: [Line]) {
+        add(
+            lines, directory: SummaryStore.cacheDirectory,
+            title: "Fleet collector benchmarks, this run so far (medians)")
     }
 }
 

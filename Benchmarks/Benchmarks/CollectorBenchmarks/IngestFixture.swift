@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BenchmarkSupport
 import FleetCollector
 import FleetCore
 import FleetPKI
@@ -204,12 +205,5 @@ final class IngestFixture: Sendable {
         for agent in agents { try? await agent.client.shutdown() }
         try? await collector.stop()
         collector.removeFiles()
-    }
-}
-
-extension Duration {
-    /// The duration in seconds.
-    var inSeconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) * 1e-18
     }
 }

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 
 /// The system `sqlite3` command (Debian package `sqlite3`), which builds the

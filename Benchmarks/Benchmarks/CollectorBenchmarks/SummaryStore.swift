@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import FleetCollector
 import FleetCore
 import Foundation
@@ -48,13 +49,7 @@ struct SummaryStore: Sendable {
 
     /// `Benchmarks/.build/collector-benchmarks`, next to the build products
     /// (and, like them, ignored by git).
-    static var cacheDirectory: String {
-        URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent()  // CollectorBenchmarks
-            .deletingLastPathComponent()  // Benchmarks (targets)
-            .deletingLastPathComponent()  // Benchmarks (package)
-            .appendingPathComponent(".build/collector-benchmarks").path
-    }
+    static var cacheDirectory: String { BenchmarkDirectory.named("collector-benchmarks") }
 
     static var databasePath: String { cacheDirectory + "/summary-store-v\(version).sqlite" }
     static var infoPath: String { cacheDirectory + "/summary-store-v\(version).json" }

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import FleetCore
 
 /// The batch the throughput benchmarks measure, with its encodings, built

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 
 /// The system `zstd` command, run on the same bytes as Fleet's wrapper so the

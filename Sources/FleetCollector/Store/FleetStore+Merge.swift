@@ -35,7 +35,9 @@ extension FleetStore {
     public func merge(_ batches: [ReceivedBatch]) async throws -> [MergeOutcome] {
         try await pool.write { db in
             var merger = try Merger(db: db)
-            return try batches.map { try merger.merge($0) }
+            let outcomes = try batches.map { try merger.merge($0) }
+            try merger.buckets.write(db)
+            return outcomes
         }
     }
 }
@@ -46,6 +48,8 @@ struct Merger {
     /// Environment of executions seen in this transaction.
     var executionEnvironments: [String: String?] = [:]
     let stepInserter: StepInserter
+    /// Summary bucket updates, written once at the end of the transaction.
+    var buckets = BucketAccumulator()
 
     init(db: Database) throws {
         self.db = db
@@ -143,6 +147,17 @@ struct Merger {
             ).execute(arguments: [agent, e.executionID, e.workflowID, environment.hash, ts, e.totalSteps])
             executionEnvironments[e.executionID] = environment.hash
         case .executionFinished(let e):
+            // Counted in the summary buckets once: a repeated execution_finished updates the row only.
+            let previous = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT status, env_hash, started_at FROM executions WHERE agent_id = ? AND execution_id = ?"),
+                arguments: [agent, e.executionID])
+            if (previous?["status"] as String?) == nil {
+                let started: Int64? = previous?["started_at"]
+                let stored: String? = previous?["env_hash"]
+                buckets.addRun(
+                    workflow: e.workflowID, agent: agent, environment: stored ?? environment.hash, finishedAt: ts,
+                    success: e.status == .success, durationMs: e.durationMs ?? started.map { Double(ts - $0) / 1000 })
+            }
             try db.cachedStatement(
                 sql: """
                     INSERT INTO executions (agent_id, execution_id, workflow_id, env_hash, finished_at, status, total_steps,
@@ -162,6 +177,7 @@ struct Merger {
         case .stepFinished(let e):
             let env = try self.environment(ofExecution: e.executionID, agent: agent, fallback: environment.hash)
             try stepInserter.insert(e, agent: agent, environment: env)
+            buckets.add(step: e, agent: agent)
             let finished = e.finishedAt.microsecondsSinceEpoch
             if var aggregate = steps[e.executionID] {
                 aggregate.lastStepAt = max(aggregate.lastStepAt, finished)

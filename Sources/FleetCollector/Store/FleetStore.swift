@@ -18,6 +18,7 @@ public final class FleetStore: Sendable {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: synchronousFull ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+            HistogramBlob.register(in: db)
         }
         self.path = path
         pool = try DatabasePool(path: path, configuration: configuration)

@@ -180,7 +180,7 @@ enum StoreSchema {
             try db.execute(
                 sql: """
                     -- Raw rows older than store.raw_retention end up here, one row per hour and group.
-                    -- Histograms: HDR (3 significant digits) of durations in microseconds, encoded by RollupHistogram.
+                    -- Histograms: HDR (3 significant digits) of durations in microseconds, encoded like HistogramBlob.
                     CREATE TABLE execution_rollups (
                         hour INTEGER NOT NULL,
                         workflow_id TEXT NOT NULL,
@@ -212,6 +212,11 @@ enum StoreSchema {
                     ) WITHOUT ROWID;
                     CREATE INDEX executions_by_finish ON executions (finished_at) WHERE status IS NOT NULL;
                     """)
+        }
+        migrator.registerMigration("v3: summary buckets") { db in
+            try SummaryBuckets.createTables(db)
+            try SummaryBuckets.backfill(db)
+            try db.execute(sql: "DROP TABLE execution_rollups; DROP TABLE step_rollups;")
         }
         return migrator
     }

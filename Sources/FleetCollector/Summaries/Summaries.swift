@@ -16,12 +16,16 @@ public struct Summaries: Sendable {
     let store: FleetStore
     let settings: CollectorConfiguration.Summaries
     let clock: @Sendable () -> Timestamp
+    /// `store.raw_retention`, when raw rows are deleted after it.
+    let rawRetention: Duration?
 
     public init(
-        store: FleetStore, settings: CollectorConfiguration.Summaries, clock: @escaping @Sendable () -> Timestamp = { .now() }
+        store: FleetStore, settings: CollectorConfiguration.Summaries, rawRetention: Duration? = nil,
+        clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
         self.store = store
         self.settings = settings
+        self.rawRetention = rawRetention
         self.clock = clock
     }
 
@@ -31,58 +35,62 @@ public struct Summaries: Sendable {
         total >= settings.minSample && total > 0 ? Double(successes) / Double(total) : nil
     }
 
+    /// Raw rows older than this are gone (retention); window edges before it are widened to the hour.
+    var rawHorizon: Int64? {
+        rawRetention.map { now.microsecondsSinceEpoch - $0.microseconds }
+    }
+
     // MARK: Executions
 
-    /// Finished executions in `window`, grouped by `group` (`workflow_id`, `agent_id` or `env_hash`).
+    /// Finished executions in `window`, grouped by `group`, optionally for one workflow. Whole
+    /// hours and five-minute slots come from the summary buckets, the edges from raw rows.
     public func runs(by group: RunGrouping, window: SummaryWindow, workflow: String? = nil) async throws -> [RunSummary] {
-        let column = group.column
-        var sql = """
-            SELECT \(column), status, coalesce(duration_ms, (finished_at - started_at) / 1000.0)
+        let plan = WindowPlan(window: window, rawHorizon: rawHorizon)
+        let source = group.bucketSource(workflow: workflow)
+        var rawSQL = """
+            SELECT \(group.column), status = 'success', coalesce(duration_ms, (finished_at - started_at) / 1000.0)
             FROM executions WHERE finished_at >= ? AND finished_at < ? AND status IS NOT NULL
             """
-        var arguments: StatementArguments = [window.from.microsecondsSinceEpoch, window.to.microsecondsSinceEpoch]
-        if let workflow {
-            sql += " AND workflow_id = ?"
-            _ = arguments.append(contentsOf: [workflow])
-        }
-        let finalSQL = sql
-        let finalArguments = arguments
-        let rows = try await store.read { db in
-            try Row.fetchAll(db, sql: finalSQL, arguments: finalArguments).map { row -> (String, Bool, Double?) in
-                ((row[0] as String?) ?? "unknown", (row[1] as String?) == ExecutionStatus.success.rawValue, row[2])
-            }
-        }
-        var groups: [String: (runs: Int, successes: Int, durations: DurationAccumulator)] = [:]
-        // Mutate in place (the default subscript): copying a group out and back would copy its
-        // histogram's count array on every row.
-        for (key, success, duration) in rows {
-            groups[key, default: (0, 0, DurationAccumulator())].runs += 1
-            if success { groups[key, default: (0, 0, DurationAccumulator())].successes += 1 }
-            if let duration { groups[key, default: (0, 0, DurationAccumulator())].durations.record(ms: duration) }
-        }
-        // Hours past raw retention live on as rollups (their raw rows are gone, so nothing counts twice).
-        var rollupSQL = """
-            SELECT \(column), runs, successes, duration_sum_ms, duration_histogram FROM execution_rollups
-            WHERE hour >= ? AND hour < ?
+        if workflow != nil { rawSQL += " AND workflow_id = ?" }
+        let rawQuery = rawSQL
+        var bucketSQL = """
+            SELECT \(source.column), runs, successes, duration_sum_ms, duration_histogram FROM run_buckets
+            WHERE dim = ? AND span = ? AND start >= ? AND start < ?
             """
-        if workflow != nil { rollupSQL += " AND workflow_id = ?" }
-        let rollupQuery = rollupSQL
-        let rollups = try await store.read { db in
-            try Row.fetchAll(db, sql: rollupQuery, arguments: finalArguments).map { row -> (String, Int, Int, Double, Data) in
-                let key: String = row[0]
-                return (key.isEmpty ? "unknown" : key, row[1], row[2], row[3], row[4])
+        if source.key != nil { bucketSQL += " AND key = ?" }
+        let bucketQuery = bucketSQL
+        let groups = try await store.read { db in
+            var groups: [String: RunAccumulator] = [:]
+            for range in plan.raw {
+                var arguments: StatementArguments = [range.lowerBound, range.upperBound]
+                if let workflow { _ = arguments.append(contentsOf: [workflow]) }
+                let rows = try Row.fetchCursor(db, sql: rawQuery, arguments: arguments)
+                while let row = try rows.next() {
+                    // Mutate in place (the default subscript): no copy of the histogram per row.
+                    groups[Self.label(row[0]), default: RunAccumulator()].add(success: row[1], durationMs: row[2])
+                }
             }
-        }
-        for (key, runs, successes, sum, histogram) in rollups {
-            groups[key, default: (0, 0, DurationAccumulator())].runs += runs
-            groups[key, default: (0, 0, DurationAccumulator())].successes += successes
-            groups[key, default: (0, 0, DurationAccumulator())].durations.merge(encoded: histogram, sumMs: sum)
+            for buckets in plan.buckets {
+                var arguments: StatementArguments = [source.dimension.rawValue, buckets.span, buckets.from, buckets.to]
+                if let key = source.key { _ = arguments.append(contentsOf: [key]) }
+                let rows = try Row.fetchCursor(db, sql: bucketQuery, arguments: arguments)
+                while let row = try rows.next() {
+                    groups[Self.label(row[0]), default: RunAccumulator()].add(bucket: row)
+                }
+            }
+            return groups
         }
         return groups.map { key, g in
             RunSummary(
                 key: key, runs: g.runs, successes: g.successes, successRate: rate(g.successes, of: g.runs),
                 duration: g.durations.stats)
         }.sorted { $0.key < $1.key }
+    }
+
+    /// A group's name: an unknown environment (NULL or '') reads `unknown`.
+    static func label(_ value: String?) -> String {
+        guard let value, !value.isEmpty else { return "unknown" }
+        return value
     }
 
     public enum RunGrouping: Sendable {
@@ -97,44 +105,77 @@ public struct Summaries: Sendable {
             case .fleet: "'all'"
             }
         }
+
+        /// The bucket dimension answering this grouping, the key to filter on, and the group column.
+        func bucketSource(workflow: String?) -> (dimension: SummaryBuckets.RunDimension, key: String?, column: String) {
+            switch (self, workflow) {
+            case (.fleet, nil): (.fleet, "", "'all'")
+            case (.fleet, let workflow?): (.workflow, workflow, "'all'")
+            case (.workflow, let workflow): (.workflow, workflow, "key")
+            case (.environment, nil): (.environment, nil, "key")
+            case (.environment, let workflow?): (.workflowEnvironment, workflow, "key2")
+            case (.agent, nil): (.agent, nil, "key")
+            case (.agent, let workflow?): (.workflowAgent, workflow, "key2")
+            }
+        }
     }
 
     // MARK: Steps
 
-    /// Steps finished in `window`, grouped by action type, optionally for one workflow or agent.
+    /// Steps finished in `window`, grouped by action type, for the fleet or one workflow or one
+    /// agent (both: from raw rows only).
     public func steps(window: SummaryWindow, workflow: String? = nil, agent: String? = nil) async throws -> [StepSummary] {
-        var sql = """
+        var windowPlan = WindowPlan(window: window, rawHorizon: rawHorizon)
+        let source: (dimension: SummaryBuckets.StepDimension, key: String)
+        switch (workflow, agent) {
+        case (nil, nil): source = (.fleet, "")
+        case (let workflow?, nil): source = (.workflow, workflow)
+        case (nil, let agent?): source = (.agent, agent)
+        case (_?, _?):
+            source = (.fleet, "")
+            windowPlan.buckets = []
+            windowPlan.raw = [window.from.microsecondsSinceEpoch..<max(window.from.microsecondsSinceEpoch, window.to.microsecondsSinceEpoch)]
+        }
+        var rawSQL = """
             SELECT action_type, success, total_ms, ocr_ms, ui_ms, analyze_ms, cache_hit, degraded
             FROM steps WHERE finished_at >= ? AND finished_at < ?
             """
-        var arguments: StatementArguments = [window.from.microsecondsSinceEpoch, window.to.microsecondsSinceEpoch]
+        var filters: [String] = []
         if let workflow {
-            sql += " AND workflow_id = ?"
-            _ = arguments.append(contentsOf: [workflow])
+            rawSQL += " AND workflow_id = ?"
+            filters.append(workflow)
         }
         if let agent {
-            sql += " AND agent_id = ?"
-            _ = arguments.append(contentsOf: [agent])
+            rawSQL += " AND agent_id = ?"
+            filters.append(agent)
         }
-        let finalSQL = sql
-        let finalArguments = arguments
+        let rawQuery = rawSQL
+        let rawFilters = filters
+        let plan = windowPlan
         return try await store.read { db in
             var groups: [String: StepAccumulator] = [:]
-            let cursor = try Row.fetchCursor(db, sql: finalSQL, arguments: finalArguments)
-            while let row = try cursor.next() {
-                let key: String = row[0]
-                groups[key, default: StepAccumulator()].add(row)
+            for range in plan.raw {
+                var arguments: StatementArguments = [range.lowerBound, range.upperBound]
+                _ = arguments.append(contentsOf: StatementArguments(rawFilters))
+                let cursor = try Row.fetchCursor(db, sql: rawQuery, arguments: arguments)
+                while let row = try cursor.next() {
+                    let key: String = row[0]
+                    groups[key, default: StepAccumulator()].add(row)
+                }
             }
-            var rollupSQL = """
-                SELECT action_type, steps, successes, cache_hits, degraded, total_sum_ms, total_histogram, ocr_histogram,
-                       ui_histogram, analyze_histogram
-                FROM step_rollups WHERE hour >= ? AND hour < ?
-                """
-            if workflow != nil { rollupSQL += " AND workflow_id = ?" }
-            if agent != nil { rollupSQL += " AND agent_id = ?" }
-            for row in try Row.fetchAll(db, sql: rollupSQL, arguments: finalArguments) {
-                let key: String = row[0]
-                groups[key, default: StepAccumulator()].add(rollup: row)
+            for buckets in plan.buckets {
+                let cursor = try Row.fetchCursor(
+                    db,
+                    sql: """
+                        SELECT action_type, steps, successes, cache_hits, degraded, total_sum_ms, total_histogram, ocr_histogram,
+                               ui_histogram, analyze_histogram
+                        FROM step_buckets WHERE dim = ? AND key = ? AND span = ? AND start >= ? AND start < ?
+                        """,
+                    arguments: [source.dimension.rawValue, source.key, buckets.span, buckets.from, buckets.to])
+                while let row = try cursor.next() {
+                    let key: String = row[0]
+                    groups[key, default: StepAccumulator()].add(bucket: row)
+                }
             }
             return groups.map { key, g in g.summary(key: key, minSample: settings.minSample) }.sorted { $0.key < $1.key }
         }
@@ -243,22 +284,21 @@ extension Duration {
 
 /// Collects durations (ms) into an HDR histogram at microsecond resolution.
 struct DurationAccumulator {
-    var histogram = Histogram<UInt64>(highestTrackableValue: UInt64(EventLimits.maxDurationMs * 1000), numberOfSignificantValueDigits: .three)
+    var histogram = HistogramBlob.empty()
     var sum = 0.0
     var count = 0
 
     mutating func record(ms: Double) {
-        guard ms.isFinite, ms >= 0 else { return }
-        let micros = UInt64(min(ms * 1000, EventLimits.maxDurationMs * 1000).rounded())
+        guard let micros = HistogramBlob.micros(ms) else { return }
         _ = histogram.record(micros)
         sum += ms
         count += 1
     }
 
-    /// Adds a rollup's histogram (``RollupHistogram`` encoding) and its sum.
+    /// Adds a bucket's histogram (``HistogramBlob``) and its sum.
     mutating func merge(encoded: Data, sumMs: Double) {
         let before = histogram.totalCount
-        RollupHistogram.add(encoded, to: &histogram)
+        HistogramBlob.add(encoded, to: &histogram)
         count += Int(histogram.totalCount - before)
         sum += sumMs
     }
@@ -270,6 +310,26 @@ struct DurationAccumulator {
         return DurationStats(
             count: count, meanMs: sum / Double(count), p50Ms: percentileMs(50), p95Ms: percentileMs(95),
             p99Ms: percentileMs(99))
+    }
+}
+
+/// One group of finished executions.
+struct RunAccumulator {
+    var runs = 0
+    var successes = 0
+    var durations = DurationAccumulator()
+
+    mutating func add(success: Bool, durationMs: Double?) {
+        runs += 1
+        if success { successes += 1 }
+        if let durationMs { durations.record(ms: durationMs) }
+    }
+
+    /// Adds a `run_buckets` row (group, runs, successes, duration_sum_ms, duration_histogram).
+    mutating func add(bucket row: Row) {
+        runs += row[1] as Int
+        successes += row[2] as Int
+        durations.merge(encoded: row[4], sumMs: row[3])
     }
 }
 
@@ -295,7 +355,8 @@ struct StepAccumulator {
         if row[7] as Bool { degraded += 1 }
     }
 
-    mutating func add(rollup row: Row) {
+    /// Adds a `step_buckets` row (action_type, steps, successes, cache_hits, degraded, total_sum_ms, histograms).
+    mutating func add(bucket row: Row) {
         steps += row[1] as Int
         successes += row[2] as Int
         cacheHits += row[3] as Int
@@ -324,18 +385,19 @@ struct StepHistory {
     var meanByStep: [Int: Double]
     var overallMean: Double?
 
+    /// From the merge's running totals per step number (all history of the workflow).
     static func load(_ db: Database, workflow: String) throws -> StepHistory {
         var means: [Int: Double] = [:]
         var sum = 0.0
         var count = 0
         for row in try Row.fetchAll(
-            db, sql: "SELECT step_number, avg(total_ms), count(*) FROM steps WHERE workflow_id = ? GROUP BY step_number",
+            db, sql: "SELECT step_number, total_sum_ms, steps FROM step_history WHERE workflow_id = ? AND steps > 0",
             arguments: [workflow])
         {
-            let mean: Double = row[1]
+            let total: Double = row[1]
             let n: Int = row[2]
-            means[row[0]] = mean
-            sum += mean * Double(n)
+            means[row[0]] = total / Double(n)
+            sum += total
             count += n
         }
         return StepHistory(meanByStep: means, overallMean: count > 0 ? sum / Double(count) : nil)

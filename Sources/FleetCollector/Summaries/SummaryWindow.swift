@@ -59,3 +59,54 @@ public struct SummaryError: Error, Sendable, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
 }
+
+/// How a window is read: whole hours and whole five-minute slots from the
+/// summary buckets, the ragged remainder (under five minutes at each end)
+/// from the raw rows. An edge older than the raw retention is widened to
+/// its whole hour, since only hourly buckets remain there.
+struct WindowPlan: Equatable {
+    struct Buckets: Equatable {
+        var span: Int64
+        /// Bucket starts in `from..<to`.
+        var from: Int64
+        var to: Int64
+    }
+
+    var buckets: [Buckets] = []
+    /// Raw time ranges `from..<to`.
+    var raw: [Range<Int64>] = []
+
+    init(window: SummaryWindow, rawHorizon: Int64? = nil) {
+        let hour = SummaryBuckets.hour
+        let five = SummaryBuckets.fiveMinutes
+        var from = window.from.microsecondsSinceEpoch
+        var to = window.to.microsecondsSinceEpoch
+        guard from < to else { return }
+        if let rawHorizon {
+            if from < rawHorizon { from = BucketAccumulator.floor(from, hour) }
+            if to < rawHorizon { to = BucketAccumulator.floor(to + hour - 1, hour) }
+        }
+        let firstHour = BucketAccumulator.floor(from + hour - 1, hour)
+        let lastHour = BucketAccumulator.floor(to, hour)
+        if firstHour < lastHour {
+            buckets.append(Buckets(span: hour, from: firstHour, to: lastHour))
+            addEdge(from..<firstHour, five)
+            addEdge(lastHour..<to, five)
+        } else {
+            addEdge(from..<to, five)
+        }
+    }
+
+    private mutating func addEdge(_ range: Range<Int64>, _ five: Int64) {
+        guard !range.isEmpty else { return }
+        let first = BucketAccumulator.floor(range.lowerBound + five - 1, five)
+        let last = BucketAccumulator.floor(range.upperBound, five)
+        if first < last {
+            buckets.append(Buckets(span: five, from: first, to: last))
+            if range.lowerBound < first { raw.append(range.lowerBound..<first) }
+            if last < range.upperBound { raw.append(last..<range.upperBound) }
+        } else {
+            raw.append(range)
+        }
+    }
+}

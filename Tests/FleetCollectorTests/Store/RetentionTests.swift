@@ -5,9 +5,9 @@ import GRDB
 import Logging
 import Testing
 
-@Suite("Retention rolls raw rows into hourly aggregates")
+@Suite("Retention deletes raw rows; hourly buckets keep the summaries")
 struct RetentionTests {
-    @Test("summaries over a range are the same before and after the rollup; raw rows are gone")
+    @Test("summaries over a range are the same before and after retention; raw rows and fine buckets are gone")
     func rollupKeepsSummaries() async throws {
         let dir = temporaryDirectory("fleet-retention")
         let store = try FleetStore(path: dir + "/fleet.sqlite")
@@ -66,9 +66,13 @@ struct RetentionTests {
 
         let queue = try DatabaseQueue(path: dir + "/fleet.sqlite")
         let rawSteps = try await queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM steps") ?? -1 }
-        let rollups = try await queue.read { db in try Int.fetchOne(db, sql: "SELECT sum(steps) FROM step_rollups") ?? -1 }
+        let hourly = try await queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT sum(steps) FROM step_buckets WHERE dim = 'fleet' AND span = 3600000000") ?? -1
+        }
+        let fine = try await queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM step_buckets WHERE span = 300000000") ?? -1 }
         #expect(rawSteps == 0)
-        #expect(rollups == 300)
+        #expect(hourly == 300)
+        #expect(fine == 0)
 
         let runsAfter = try await summaries.runs(by: .workflow, window: window)
         let stepsAfter = try await summaries.steps(window: window)

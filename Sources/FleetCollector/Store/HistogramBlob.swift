@@ -1,0 +1,167 @@
+import FleetCore
+import GRDB
+import Histogram
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Durations as stored in the summary buckets: a sparse HDR histogram
+/// (three significant digits, microseconds). Each recorded value is
+/// normalised to the lowest value of its HDR bucket, and the blob holds the
+/// (value, count) pairs in ascending order as varints, values
+/// delta-encoded. Two blobs merge in linear time without the histogram's
+/// dense count array, which is what keeps bucket upserts cheap.
+enum HistogramBlob {
+    /// The dense histogram summaries fold blobs into.
+    static func empty() -> Histogram<UInt64> {
+        Histogram<UInt64>(highestTrackableValue: maxMicros, numberOfSignificantValueDigits: .three)
+    }
+
+    static let maxMicros = UInt64(EventLimits.maxDurationMs * 1000)
+
+    /// Milliseconds to microseconds, clamped to the trackable range; nil for no value.
+    static func micros(_ ms: Double?) -> UInt64? {
+        guard let ms, ms.isFinite, ms >= 0 else { return nil }
+        return UInt64(min(ms * 1000, Double(maxMicros)).rounded())
+    }
+
+    /// The lowest value of `micros`'s HDR bucket (2,048 sub-buckets: exact below 2,048 µs,
+    /// then one part in 1,024).
+    static func normalized(_ micros: UInt64) -> UInt64 {
+        let magnitude = 63 - micros.leadingZeroBitCount
+        let shift = max(0, magnitude - 10)
+        return (micros >> shift) << shift
+    }
+
+    /// Ascending (value, count) pairs.
+    typealias Pairs = [(value: UInt64, count: UInt64)]
+
+    /// Sorted, normalised pairs of raw microsecond values.
+    static func pairs(ofMicros values: [UInt64]) -> Pairs {
+        guard !values.isEmpty else { return [] }
+        var pairs: Pairs = []
+        for value in values.map(normalized).sorted() {
+            if let last = pairs.last, last.value == value {
+                pairs[pairs.count - 1].count += 1
+            } else {
+                pairs.append((value, 1))
+            }
+        }
+        return pairs
+    }
+
+    /// Merges two ascending pair lists.
+    static func merge(_ a: Pairs, _ b: Pairs) -> Pairs {
+        if a.isEmpty { return b }
+        if b.isEmpty { return a }
+        var result: Pairs = []
+        result.reserveCapacity(a.count + b.count)
+        var i = 0
+        var j = 0
+        while i < a.count || j < b.count {
+            if j == b.count || (i < a.count && a[i].value < b[j].value) {
+                result.append(a[i])
+                i += 1
+            } else if i == a.count || b[j].value < a[i].value {
+                result.append(b[j])
+                j += 1
+            } else {
+                result.append((a[i].value, a[i].count &+ b[j].count))
+                i += 1
+                j += 1
+            }
+        }
+        return result
+    }
+
+    static func encode(_ pairs: Pairs) -> Data {
+        var w = ByteWriter(capacity: pairs.count * 3)
+        var previous: UInt64 = 0
+        for pair in pairs {
+            w.varint(pair.value &- previous)
+            w.varint(pair.count)
+            previous = pair.value
+        }
+        return Data(w.bytes)
+    }
+
+    /// The pairs of a blob, normalised and ascending; malformed bytes end the list
+    /// (a blob is only ever written by this type).
+    static func decode(_ bytes: Data) -> Pairs {
+        var pairs: Pairs = []
+        bytes.withUnsafeBytes { raw in
+            var r = ByteReader(raw)
+            var value: UInt64 = 0
+            while !r.isAtEnd {
+                guard let delta = try? r.varint("value"), let count = try? r.varint("count") else { return }
+                value &+= delta
+                let v = normalized(min(value, maxMicros))
+                if let last = pairs.last, last.value >= v {
+                    // Only from blobs written before normalisation: keep the list ascending.
+                    pairs = merge(pairs, [(v, count)])
+                } else {
+                    pairs.append((v, count))
+                }
+            }
+        }
+        return pairs
+    }
+
+    /// Adds a blob to a dense histogram.
+    static func add(_ bytes: Data, to histogram: inout Histogram<UInt64>) {
+        bytes.withUnsafeBytes { raw in
+            var r = ByteReader(raw)
+            var value: UInt64 = 0
+            while !r.isAtEnd {
+                guard let delta = try? r.varint("value"), let count = try? r.varint("count") else { return }
+                value &+= delta
+                _ = histogram.record(min(value, maxMicros), count: count)
+            }
+        }
+    }
+
+    // MARK: SQL functions
+
+    /// `fleet_histogram_merge(a, b)`: the union of two blobs (NULL counts as empty).
+    static let mergeFunction = DatabaseFunction("fleet_histogram_merge", argumentCount: 2, pure: true) { values in
+        let a = Data.fromDatabaseValue(values[0]) ?? Data()
+        let b = Data.fromDatabaseValue(values[1]) ?? Data()
+        if a.isEmpty { return b }
+        if b.isEmpty { return a }
+        return encode(merge(decode(a), decode(b)))
+    }
+
+    /// `fleet_histogram(ms)`: aggregate of durations in milliseconds (NULLs skipped) into a blob.
+    static let aggregateFunction = DatabaseFunction("fleet_histogram", argumentCount: 1, pure: true, aggregate: MillisecondsAggregate.self)
+
+    /// `fleet_histogram_union(blob)`: aggregate union of blobs.
+    static let unionFunction = DatabaseFunction("fleet_histogram_union", argumentCount: 1, pure: true, aggregate: UnionAggregate.self)
+
+    /// Registers the functions on a connection (the store does so on every one).
+    static func register(in db: Database) {
+        db.add(function: mergeFunction)
+        db.add(function: aggregateFunction)
+        db.add(function: unionFunction)
+    }
+
+    struct MillisecondsAggregate: DatabaseAggregate {
+        var values: [UInt64] = []
+        init() {}
+        mutating func step(_ dbValues: [DatabaseValue]) throws {
+            if let v = micros(Double.fromDatabaseValue(dbValues[0])) { values.append(v) }
+        }
+        func finalize() throws -> (any DatabaseValueConvertible)? { encode(pairs(ofMicros: values)) }
+    }
+
+    struct UnionAggregate: DatabaseAggregate {
+        var pairs: Pairs = []
+        init() {}
+        mutating func step(_ dbValues: [DatabaseValue]) throws {
+            if let blob = Data.fromDatabaseValue(dbValues[0]) { pairs = merge(pairs, decode(blob)) }
+        }
+        func finalize() throws -> (any DatabaseValueConvertible)? { encode(pairs) }
+    }
+}

@@ -1,0 +1,406 @@
+import FleetCore
+import GRDB
+
+/// Pre-aggregated summaries, kept up to date by the merge in the same
+/// transaction as the raw rows: finished executions and steps counted per
+/// time bucket and dimension, with sparse HDR histograms of their durations
+/// (``HistogramBlob``). Summaries read whole buckets from here and only the
+/// ragged edges of a window from the raw rows, so a 7-day summary over
+/// millions of steps costs a few thousand bucket rows.
+///
+/// Buckets come in two spans: an hour (kept for good: they are the long-term
+/// history once raw rows pass retention) and five minutes (kept as long as
+/// the raw rows, for the edges of short windows). A bucket's `start` is in
+/// microseconds since the epoch, a multiple of its span; executions are
+/// bucketed by `finished_at`, steps by their `finished_at`.
+enum SummaryBuckets {
+    static let hour: Int64 = 3_600_000_000
+    static let fiveMinutes: Int64 = 300_000_000
+    static let spans = [fiveMinutes, hour]
+
+    /// What finished executions are grouped by. `key`/`key2` hold the group's
+    /// values ('' for the whole fleet or an unknown environment).
+    enum RunDimension: String, CaseIterable {
+        case fleet
+        case workflow
+        case environment
+        case agent
+        /// key: workflow, key2: environment.
+        case workflowEnvironment = "workflow_environment"
+        /// key: workflow, key2: agent.
+        case workflowAgent = "workflow_agent"
+
+        /// The keys of an execution, as SQL over the `executions` table (backfill) …
+        var keySQL: (String, String) {
+            switch self {
+            case .fleet: ("''", "''")
+            case .workflow: ("workflow_id", "''")
+            case .environment: ("coalesce(env_hash, '')", "''")
+            case .agent: ("agent_id", "''")
+            case .workflowEnvironment: ("workflow_id", "coalesce(env_hash, '')")
+            case .workflowAgent: ("workflow_id", "agent_id")
+            }
+        }
+
+        /// … and from its values (merge).
+        func keys(workflow: String, agent: String, environment: String?) -> (String, String) {
+            switch self {
+            case .fleet: ("", "")
+            case .workflow: (workflow, "")
+            case .environment: (environment ?? "", "")
+            case .agent: (agent, "")
+            case .workflowEnvironment: (workflow, environment ?? "")
+            case .workflowAgent: (workflow, agent)
+            }
+        }
+    }
+
+    /// What steps are grouped by, always per action type as well.
+    enum StepDimension: String, CaseIterable {
+        case fleet, workflow, agent
+
+        var keySQL: String {
+            switch self {
+            case .fleet: "''"
+            case .workflow: "workflow_id"
+            case .agent: "agent_id"
+            }
+        }
+    }
+
+    static func createTables(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE run_buckets (
+                    dim TEXT NOT NULL,
+                    span INTEGER NOT NULL,
+                    start INTEGER NOT NULL,
+                    key TEXT NOT NULL,
+                    key2 TEXT NOT NULL,
+                    runs INTEGER NOT NULL,
+                    successes INTEGER NOT NULL,
+                    duration_sum_ms REAL NOT NULL,
+                    duration_histogram BLOB NOT NULL,
+                    PRIMARY KEY (dim, span, start, key, key2)
+                ) WITHOUT ROWID;
+                CREATE INDEX run_buckets_by_key ON run_buckets (dim, key, span, start);
+
+                CREATE TABLE step_buckets (
+                    dim TEXT NOT NULL,
+                    span INTEGER NOT NULL,
+                    start INTEGER NOT NULL,
+                    key TEXT NOT NULL,
+                    action_type TEXT NOT NULL,
+                    steps INTEGER NOT NULL,
+                    successes INTEGER NOT NULL,
+                    cache_hits INTEGER NOT NULL,
+                    degraded INTEGER NOT NULL,
+                    total_sum_ms REAL NOT NULL,
+                    total_histogram BLOB NOT NULL,
+                    ocr_histogram BLOB NOT NULL,
+                    ui_histogram BLOB NOT NULL,
+                    analyze_histogram BLOB NOT NULL,
+                    PRIMARY KEY (dim, span, start, key, action_type)
+                ) WITHOUT ROWID;
+                CREATE INDEX step_buckets_by_key ON step_buckets (dim, key, span, start);
+
+                -- Mean step durations per workflow and step number, for ETAs of running executions.
+                CREATE TABLE step_history (
+                    workflow_id TEXT NOT NULL,
+                    step_number INTEGER NOT NULL,
+                    steps INTEGER NOT NULL,
+                    total_sum_ms REAL NOT NULL,
+                    PRIMARY KEY (workflow_id, step_number)
+                ) WITHOUT ROWID;
+                """)
+    }
+
+    static let runUpsert = """
+        INSERT INTO run_buckets (dim, span, start, key, key2, runs, successes, duration_sum_ms, duration_histogram)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        \(runOnConflict)
+        """
+
+    static let runOnConflict = """
+        ON CONFLICT (dim, span, start, key, key2) DO UPDATE SET
+            runs = runs + excluded.runs, successes = successes + excluded.successes,
+            duration_sum_ms = duration_sum_ms + excluded.duration_sum_ms,
+            duration_histogram = fleet_histogram_merge(duration_histogram, excluded.duration_histogram)
+        """
+
+    static let stepUpsert = """
+        INSERT INTO step_buckets (dim, span, start, key, action_type, steps, successes, cache_hits, degraded,
+                                  total_sum_ms, total_histogram, ocr_histogram, ui_histogram, analyze_histogram)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        \(stepOnConflict)
+        """
+
+    static let stepOnConflict = """
+        ON CONFLICT (dim, span, start, key, action_type) DO UPDATE SET
+            steps = steps + excluded.steps, successes = successes + excluded.successes,
+            cache_hits = cache_hits + excluded.cache_hits, degraded = degraded + excluded.degraded,
+            total_sum_ms = total_sum_ms + excluded.total_sum_ms,
+            total_histogram = fleet_histogram_merge(total_histogram, excluded.total_histogram),
+            ocr_histogram = fleet_histogram_merge(ocr_histogram, excluded.ocr_histogram),
+            ui_histogram = fleet_histogram_merge(ui_histogram, excluded.ui_histogram),
+            analyze_histogram = fleet_histogram_merge(analyze_histogram, excluded.analyze_histogram)
+        """
+
+    /// Fills the buckets from the raw rows and the hourly rollups of schema v2
+    /// (a store that predates the buckets).
+    static func backfill(_ db: Database) throws {
+        let duration = "coalesce(duration_ms, (finished_at - started_at) / 1000.0)"
+        for span in spans {
+            for dim in RunDimension.allCases {
+                let (key, key2) = dim.keySQL
+                try db.execute(
+                    sql: """
+                        INSERT INTO run_buckets (dim, span, start, key, key2, runs, successes, duration_sum_ms, duration_histogram)
+                        SELECT '\(dim.rawValue)', \(span), finished_at / \(span) * \(span) AS b, \(key) AS k, \(key2) AS k2,
+                               count(*), sum(status = 'success'), coalesce(sum(\(duration)), 0), fleet_histogram(\(duration))
+                        FROM executions WHERE status IS NOT NULL AND finished_at IS NOT NULL GROUP BY b, k, k2
+                        """)
+            }
+            for dim in StepDimension.allCases {
+                try db.execute(
+                    sql: """
+                        INSERT INTO step_buckets (dim, span, start, key, action_type, steps, successes, cache_hits, degraded,
+                                                  total_sum_ms, total_histogram, ocr_histogram, ui_histogram, analyze_histogram)
+                        SELECT '\(dim.rawValue)', \(span), finished_at / \(span) * \(span) AS b, \(dim.keySQL) AS k, action_type,
+                               count(*), sum(success), sum(cache_hit), sum(degraded), sum(total_ms), fleet_histogram(total_ms),
+                               fleet_histogram(ocr_ms), fleet_histogram(ui_ms), fleet_histogram(analyze_ms)
+                        FROM steps GROUP BY b, k, action_type
+                        """)
+            }
+        }
+        // Rollups (hours past raw retention) go into the hourly buckets.
+        let hourSpan = hour
+        for dim in RunDimension.allCases {
+            let (key, key2) = dim.keySQL
+            try db.execute(
+                sql: """
+                    INSERT INTO run_buckets (dim, span, start, key, key2, runs, successes, duration_sum_ms, duration_histogram)
+                    SELECT '\(dim.rawValue)', \(hourSpan), hour AS b, \(key) AS k, \(key2) AS k2,
+                           sum(runs), sum(successes), sum(duration_sum_ms), fleet_histogram_union(duration_histogram)
+                    FROM execution_rollups GROUP BY b, k, k2
+                    \(runOnConflict)
+                    """)
+        }
+        for dim in StepDimension.allCases {
+            try db.execute(
+                sql: """
+                    INSERT INTO step_buckets (dim, span, start, key, action_type, steps, successes, cache_hits, degraded,
+                                              total_sum_ms, total_histogram, ocr_histogram, ui_histogram, analyze_histogram)
+                    SELECT '\(dim.rawValue)', \(hourSpan), hour AS b, \(dim.keySQL) AS k, action_type, sum(steps), sum(successes),
+                           sum(cache_hits), sum(degraded), sum(total_sum_ms), fleet_histogram_union(total_histogram),
+                           fleet_histogram_union(ocr_histogram), fleet_histogram_union(ui_histogram),
+                           fleet_histogram_union(analyze_histogram)
+                    FROM step_rollups GROUP BY b, k, action_type
+                    \(stepOnConflict)
+                    """)
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO step_history (workflow_id, step_number, steps, total_sum_ms)
+                SELECT workflow_id, step_number, count(*), sum(total_ms) FROM steps GROUP BY workflow_id, step_number
+                """)
+    }
+
+    /// Deletes five-minute buckets older than `cutoff` (their raw rows are gone
+    /// too); hourly buckets stay.
+    static func deleteFineBuckets(_ db: Database, before cutoff: Int64) throws -> Int {
+        try db.execute(sql: "DELETE FROM run_buckets WHERE span = ? AND start < ?", arguments: [fiveMinutes, cutoff])
+        var deleted = db.changesCount
+        try db.execute(sql: "DELETE FROM step_buckets WHERE span = ? AND start < ?", arguments: [fiveMinutes, cutoff])
+        deleted += db.changesCount
+        return deleted
+    }
+}
+
+/// The bucket updates of one merge transaction, gathered in memory and
+/// written once at its end: steps are grouped per (agent, workflow, action,
+/// five minutes) as they arrive, and every group then feeds each dimension
+/// and span.
+struct BucketAccumulator {
+    struct StepGroup: Hashable {
+        var agent: String
+        var workflow: String
+        var action: String
+        var start: Int64
+    }
+
+    struct StepValues {
+        var steps = 0
+        var successes = 0
+        var cacheHits = 0
+        var degraded = 0
+        var totalSum = 0.0
+        var total: [UInt64] = []
+        var ocr: [UInt64] = []
+        var ui: [UInt64] = []
+        var analyze: [UInt64] = []
+    }
+
+    struct StepTarget: Hashable {
+        var dim: SummaryBuckets.StepDimension
+        var span: Int64
+        var start: Int64
+        var key: String
+        var action: String
+    }
+
+    struct StepTotals {
+        var steps = 0
+        var successes = 0
+        var cacheHits = 0
+        var degraded = 0
+        var totalSum = 0.0
+        var total: HistogramBlob.Pairs = []
+        var ocr: HistogramBlob.Pairs = []
+        var ui: HistogramBlob.Pairs = []
+        var analyze: HistogramBlob.Pairs = []
+    }
+
+    struct RunTarget: Hashable {
+        var dim: SummaryBuckets.RunDimension
+        var span: Int64
+        var start: Int64
+        var key: String
+        var key2: String
+    }
+
+    struct RunTotals {
+        var runs = 0
+        var successes = 0
+        var durationSum = 0.0
+        var durations: [UInt64] = []
+    }
+
+    struct HistoryKey: Hashable {
+        var workflow: String
+        var step: Int
+    }
+
+    var stepGroups: [StepGroup: StepValues] = [:]
+    var runs: [RunTarget: RunTotals] = [:]
+    var history: [HistoryKey: (steps: Int, sum: Double)] = [:]
+
+    mutating func add(step e: StepFinished, agent: String) {
+        let finished = e.finishedAt.microsecondsSinceEpoch
+        let start = Self.floor(finished, SummaryBuckets.fiveMinutes)
+        let group = StepGroup(agent: agent, workflow: e.workflowID, action: e.actionType, start: start)
+        // In place (default subscript): no copy of the value arrays per step.
+        stepGroups[group, default: StepValues()].add(e)
+        history[HistoryKey(workflow: e.workflowID, step: e.stepNumber), default: (0, 0)].steps += 1
+        history[HistoryKey(workflow: e.workflowID, step: e.stepNumber), default: (0, 0)].sum += e.totalMs
+    }
+
+    /// A finished execution, counted once (the merge skips a second `execution_finished`).
+    mutating func addRun(
+        workflow: String, agent: String, environment: String?, finishedAt: Int64, success: Bool, durationMs: Double?
+    ) {
+        let micros = HistogramBlob.micros(durationMs)
+        for span in SummaryBuckets.spans {
+            let start = Self.floor(finishedAt, span)
+            for dim in SummaryBuckets.RunDimension.allCases {
+                let (key, key2) = dim.keys(workflow: workflow, agent: agent, environment: environment)
+                let target = RunTarget(dim: dim, span: span, start: start, key: key, key2: key2)
+                runs[target, default: RunTotals()].runs += 1
+                if success { runs[target, default: RunTotals()].successes += 1 }
+                if let micros, let durationMs {
+                    runs[target, default: RunTotals()].durationSum += durationMs
+                    runs[target, default: RunTotals()].durations.append(micros)
+                }
+            }
+        }
+    }
+
+    var isEmpty: Bool { stepGroups.isEmpty && runs.isEmpty }
+
+    static func floor(_ t: Int64, _ span: Int64) -> Int64 {
+        let q = t / span
+        return (t % span < 0 ? q - 1 : q) * span
+    }
+
+    /// Writes everything gathered and empties the accumulator.
+    mutating func write(_ db: Database) throws {
+        var steps: [StepTarget: StepTotals] = [:]
+        for (group, values) in stepGroups {
+            let total = HistogramBlob.pairs(ofMicros: values.total)
+            let ocr = HistogramBlob.pairs(ofMicros: values.ocr)
+            let ui = HistogramBlob.pairs(ofMicros: values.ui)
+            let analyze = HistogramBlob.pairs(ofMicros: values.analyze)
+            for span in SummaryBuckets.spans {
+                let start = Self.floor(group.start, span)
+                for dim in SummaryBuckets.StepDimension.allCases {
+                    let key =
+                        switch dim {
+                        case .fleet: ""
+                        case .workflow: group.workflow
+                        case .agent: group.agent
+                        }
+                    let target = StepTarget(dim: dim, span: span, start: start, key: key, action: group.action)
+                    steps[target, default: StepTotals()].add(values, total: total, ocr: ocr, ui: ui, analyze: analyze)
+                }
+            }
+        }
+        let stepStatement = try db.cachedStatement(sql: SummaryBuckets.stepUpsert)
+        for (t, v) in steps {
+            try stepStatement.execute(arguments: [
+                t.dim.rawValue, t.span, t.start, t.key, t.action, v.steps, v.successes, v.cacheHits, v.degraded, v.totalSum,
+                HistogramBlob.encode(v.total), HistogramBlob.encode(v.ocr), HistogramBlob.encode(v.ui),
+                HistogramBlob.encode(v.analyze),
+            ])
+        }
+        let runStatement = try db.cachedStatement(sql: SummaryBuckets.runUpsert)
+        for (t, v) in runs {
+            try runStatement.execute(arguments: [
+                t.dim.rawValue, t.span, t.start, t.key, t.key2, v.runs, v.successes, v.durationSum,
+                HistogramBlob.encode(HistogramBlob.pairs(ofMicros: v.durations)),
+            ])
+        }
+        let historyStatement = try db.cachedStatement(
+            sql: """
+                INSERT INTO step_history (workflow_id, step_number, steps, total_sum_ms) VALUES (?, ?, ?, ?)
+                ON CONFLICT (workflow_id, step_number) DO UPDATE SET
+                    steps = steps + excluded.steps, total_sum_ms = total_sum_ms + excluded.total_sum_ms
+                """)
+        for (key, value) in history {
+            try historyStatement.execute(arguments: [key.workflow, key.step, value.steps, value.sum])
+        }
+        stepGroups.removeAll()
+        runs.removeAll()
+        history.removeAll()
+    }
+}
+
+extension BucketAccumulator.StepValues {
+    mutating func add(_ e: StepFinished) {
+        steps += 1
+        if e.success { successes += 1 }
+        if e.cacheHit { cacheHits += 1 }
+        if e.degraded { degraded += 1 }
+        totalSum += e.totalMs
+        if let v = HistogramBlob.micros(e.totalMs) { total.append(v) }
+        if let v = HistogramBlob.micros(e.ocrMs) { ocr.append(v) }
+        if let v = HistogramBlob.micros(e.uiMs) { ui.append(v) }
+        if let v = HistogramBlob.micros(e.analyzeMs) { analyze.append(v) }
+    }
+}
+
+extension BucketAccumulator.StepTotals {
+    mutating func add(
+        _ v: BucketAccumulator.StepValues, total: HistogramBlob.Pairs, ocr: HistogramBlob.Pairs, ui: HistogramBlob.Pairs,
+        analyze: HistogramBlob.Pairs
+    ) {
+        steps += v.steps
+        successes += v.successes
+        cacheHits += v.cacheHits
+        degraded += v.degraded
+        totalSum += v.totalSum
+        self.total = HistogramBlob.merge(self.total, total)
+        self.ocr = HistogramBlob.merge(self.ocr, ocr)
+        self.ui = HistogramBlob.merge(self.ui, ui)
+        self.analyze = HistogramBlob.merge(self.analyze, analyze)
+    }
+}

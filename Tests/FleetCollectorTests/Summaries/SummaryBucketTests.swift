@@ -1,0 +1,148 @@
+@testable import FleetCollector
+import FleetCore
+import FleetTestSupport
+import Testing
+
+/// The summary buckets against the events they came from: any window, any
+/// grouping, whether the events arrived in one batch or many out of order.
+@Suite("Summary buckets")
+struct SummaryBucketTests {
+    @Test("a window plan covers the window exactly once")
+    func planPartitionsWindow() {
+        var rng = SplitMix64(seed: 5)
+        let base: Int64 = 1_790_000_000_000_000
+        for _ in 0..<2_000 {
+            let from = base + Int64(rng.next() % 200_000_000_000)
+            let to = from + Int64(rng.next() % 400_000_000_000)
+            let plan = WindowPlan(window: SummaryWindow(from: Timestamp(microsecondsSinceEpoch: from), to: Timestamp(microsecondsSinceEpoch: to)))
+            var pieces: [Range<Int64>] = plan.raw
+            for b in plan.buckets {
+                #expect(b.from % b.span == 0 && b.to % b.span == 0)
+                pieces.append(b.from..<b.to)
+            }
+            pieces.sort { $0.lowerBound < $1.lowerBound }
+            var cursor = from
+            for piece in pieces where !piece.isEmpty {
+                #expect(piece.lowerBound == cursor)
+                cursor = piece.upperBound
+            }
+            #expect(cursor == max(from, to) || from == to)
+            // Raw edges are under five minutes each.
+            #expect(plan.raw.allSatisfy { $0.count < Int(SummaryBuckets.fiveMinutes) })
+        }
+    }
+
+    struct Run {
+        var workflow: String
+        var agent: String
+        var finishedAt: Int64
+        var success: Bool
+        var durationMs: Double
+    }
+
+    struct Step {
+        var workflow: String
+        var agent: String
+        var action: String
+        var finishedAt: Int64
+        var totalMs: Double
+        var analyzeMs: Double
+    }
+
+    @Test("bucketed summaries equal values computed from the events, for random windows")
+    func bucketsMatchEvents() async throws {
+        var rng = SplitMix64(seed: 77)
+        let hour: Int64 = 3_600_000_000
+        let now = Timestamp.now().microsecondsSinceEpoch
+        let start = now - 30 * hour
+        var runs: [Run] = []
+        var steps: [Step] = []
+        var batches: [Batch] = []
+        for agent in ["pc-1", "pc-2", "pc-3", "pc-4"] {
+            var records: [Batch.Record] = []
+            var seq: UInt64 = 0
+            var t = start + Int64(rng.next() % 600_000_000)
+            var n = 0
+            while t < now - 60_000_000 {
+                n += 1
+                let workflow = ["invoice", "payroll", "crm"][Int(rng.next() % 3)]
+                let id = "\(agent)-\(n)"
+                seq += 1
+                records.append(.init(sequence: seq, event: Event(timestamp: Timestamp(microsecondsSinceEpoch: t), .executionStarted(ExecutionStarted(executionID: id, workflowID: workflow)))))
+                let t0 = t
+                for s in 1...Int(rng.next() % 6 + 1) {
+                    let total = Double(rng.next() % 3_000_000) / 1000
+                    let analyze = Double(rng.next() % 900_000) / 1000
+                    t += Int64(total * 1000)
+                    let action = s % 2 == 0 ? "click" : "type"
+                    seq += 1
+                    records.append(
+                        .init(
+                            sequence: seq,
+                            event: Event(
+                                timestamp: Timestamp(microsecondsSinceEpoch: t),
+                                .stepFinished(
+                                    StepFinished(
+                                        executionID: id, workflowID: workflow, nodeID: "n\(s)", stepNumber: s, actionType: action,
+                                        startedAt: Timestamp(microsecondsSinceEpoch: t - Int64(total * 1000)),
+                                        finishedAt: Timestamp(microsecondsSinceEpoch: t), success: true, analyzeMs: analyze,
+                                        totalMs: total)))))
+                    steps.append(Step(workflow: workflow, agent: agent, action: action, finishedAt: t, totalMs: total, analyzeMs: analyze))
+                }
+                let success = rng.next() % 5 != 0
+                let duration = Double(t - t0) / 1000
+                seq += 1
+                records.append(
+                    .init(
+                        sequence: seq,
+                        event: Event(
+                            timestamp: Timestamp(microsecondsSinceEpoch: t),
+                            .executionFinished(
+                                ExecutionFinished(
+                                    executionID: id, workflowID: workflow, status: success ? .success : .failed, stepsCompleted: 1,
+                                    stepsFailed: 0, durationMs: duration)))))
+                runs.append(Run(workflow: workflow, agent: agent, finishedAt: t, success: success, durationMs: duration))
+                t += Int64(rng.next() % 240_000_000)
+            }
+            // Out of order and in pieces, with one piece sent twice.
+            var pieces: [[Batch.Record]] = stride(from: 0, to: records.count, by: 97).map { Array(records[$0..<min($0 + 97, records.count)]) }
+            pieces.reverse()
+            pieces.append(pieces[1])
+            batches += pieces.map { Batch(agentID: agent, epoch: WALEpoch(rawValue: 11), records: $0) }
+        }
+        let store = try FleetStore(path: temporaryDirectory("fleet-buckets") + "/fleet.sqlite")
+        for batch in batches { _ = try await store.merge([ReceivedBatch(batch: batch)]) }
+        var settings = CollectorConfiguration.Summaries()
+        settings.minSample = 1
+        let summaries = Summaries(store: store, settings: settings)
+
+        for round in 0..<40 {
+            let from = start + Int64(rng.next() % UInt64(28 * hour))
+            let to = round % 4 == 0 ? now : from + Int64(rng.next() % UInt64(10 * hour))
+            let window = SummaryWindow(from: Timestamp(microsecondsSinceEpoch: from), to: Timestamp(microsecondsSinceEpoch: to))
+            let inWindow = runs.filter { $0.finishedAt >= from && $0.finishedAt < to }
+            for summary in try await summaries.runs(by: .workflow, window: window) {
+                let expected = inWindow.filter { $0.workflow == summary.key }
+                #expect(summary.runs == expected.count)
+                #expect(summary.successes == expected.filter(\.success).count)
+                #expect(SummaryTests.close(summary.duration?.p95Ms, SummaryTests.percentile(expected.map(\.durationMs), 95)))
+            }
+            #expect(Set(try await summaries.runs(by: .workflow, window: window).map(\.key)) == Set(inWindow.map(\.workflow)))
+            let byAgent = try await summaries.runs(by: .agent, window: window, workflow: "invoice")
+            for summary in byAgent {
+                #expect(summary.runs == inWindow.filter { $0.workflow == "invoice" && $0.agent == summary.key }.count)
+            }
+            let fleet = try await summaries.runs(by: .fleet, window: window).first
+            #expect((fleet?.runs ?? 0) == inWindow.count)
+
+            let stepsInWindow = steps.filter { $0.finishedAt >= from && $0.finishedAt < to }
+            for summary in try await summaries.steps(window: window, agent: "pc-2") {
+                let expected = stepsInWindow.filter { $0.agent == "pc-2" && $0.action == summary.key }
+                #expect(summary.steps == expected.count)
+                #expect(SummaryTests.close(summary.duration?.p95Ms, SummaryTests.percentile(expected.map(\.totalMs), 95)))
+                #expect(SummaryTests.close(summary.analyzeP95Ms, SummaryTests.percentile(expected.map(\.analyzeMs), 95)))
+                #expect(SummaryTests.close(summary.duration?.meanMs, expected.map(\.totalMs).reduce(0, +) / Double(expected.count), tolerance: 1e-9))
+            }
+        }
+    }
+}
