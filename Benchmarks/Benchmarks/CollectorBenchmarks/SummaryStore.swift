@@ -116,6 +116,11 @@ struct SummaryStore: Sendable {
         }
         try? fileManager.removeItem(atPath: partial + "-shm")
         try fileManager.moveItem(atPath: partial, toPath: databasePath)
+        // The rows bypassed the merge, which keeps the summary buckets: compute them once.
+        let bucketStart = clock.now
+        try await FleetStore(path: databasePath).rebuildSummaryBuckets()
+        let bucketText = "summary buckets computed in \(Int(bucketStart.duration(to: clock.now).inSeconds)) s\n"
+        FileHandle.standardOutput.write(Data(bucketText.utf8))
         let attributes = try fileManager.attributesOfItem(atPath: databasePath)
         let info = Info(
             version: version, nowMicroseconds: now.microsecondsSinceEpoch, agents: agents,

@@ -25,6 +25,17 @@ public final class FleetStore: Sendable {
         try StoreSchema.migrator.migrate(pool)
     }
 
+    /// Recomputes the summary buckets from the raw rows, for a store whose rows
+    /// were written by other means than the merge (a bulk import, the
+    /// benchmarks' generated store). Hours whose raw rows retention already
+    /// deleted lose their buckets: do not run it on a store past retention.
+    public func rebuildSummaryBuckets() async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM run_buckets; DELETE FROM step_buckets; DELETE FROM step_history;")
+            try SummaryBuckets.backfillFromRaw(db)
+        }
+    }
+
     /// Reads in a snapshot.
     func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
         try await pool.read(body)

@@ -215,7 +215,8 @@ enum StoreSchema {
         }
         migrator.registerMigration("v3: summary buckets") { db in
             try SummaryBuckets.createTables(db)
-            try SummaryBuckets.backfill(db)
+            try SummaryBuckets.backfillFromRaw(db)
+            try SummaryBuckets.backfillFromRollups(db)
             try db.execute(sql: "DROP TABLE execution_rollups; DROP TABLE step_rollups;")
         }
         return migrator

@@ -146,9 +146,8 @@ enum SummaryBuckets {
             analyze_histogram = fleet_histogram_merge(analyze_histogram, excluded.analyze_histogram)
         """
 
-    /// Fills the buckets from the raw rows and the hourly rollups of schema v2
-    /// (a store that predates the buckets).
-    static func backfill(_ db: Database) throws {
+    /// Fills empty bucket tables from the raw rows.
+    static func backfillFromRaw(_ db: Database) throws {
         let duration = "coalesce(duration_ms, (finished_at - started_at) / 1000.0)"
         for span in spans {
             for dim in RunDimension.allCases {
@@ -173,7 +172,15 @@ enum SummaryBuckets {
                         """)
             }
         }
-        // Rollups (hours past raw retention) go into the hourly buckets.
+        try db.execute(
+            sql: """
+                INSERT INTO step_history (workflow_id, step_number, steps, total_sum_ms)
+                SELECT workflow_id, step_number, count(*), sum(total_ms) FROM steps GROUP BY workflow_id, step_number
+                """)
+    }
+
+    /// Adds the hourly rollups of schema v2 (hours past raw retention) to the hourly buckets.
+    static func backfillFromRollups(_ db: Database) throws {
         let hourSpan = hour
         for dim in RunDimension.allCases {
             let (key, key2) = dim.keySQL
@@ -199,11 +206,6 @@ enum SummaryBuckets {
                     \(stepOnConflict)
                     """)
         }
-        try db.execute(
-            sql: """
-                INSERT INTO step_history (workflow_id, step_number, steps, total_sum_ms)
-                SELECT workflow_id, step_number, count(*), sum(total_ms) FROM steps GROUP BY workflow_id, step_number
-                """)
     }
 
     /// Deletes five-minute buckets older than `cutoff` (their raw rows are gone

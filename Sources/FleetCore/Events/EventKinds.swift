@@ -38,6 +38,11 @@ public enum CommandStatus: String, Sendable, Hashable, CaseIterable, Codable {
     case timedOut = "timed_out"
     /// The command reached the agent after its deadline and was not run.
     case expired
+    /// The agent started it; a final status follows.
+    case running
+
+    /// Whether this is the command's outcome (every status but `running`).
+    public var isFinal: Bool { self != .running }
 }
 
 /// A workflow run began.
