@@ -16,6 +16,7 @@ public final class Collector: Sendable {
     public let store: FleetStore
     public let pipeline: IngestPipeline
     public let summaries: Summaries
+    let hub = CommandHub()
     let logger: Logger
     let ingestPort = PortPromise()
     let adminPort = PortPromise()
@@ -59,12 +60,14 @@ public final class Collector: Sendable {
         let admin = configuration.admin
 
         let ingestRouter = Router(context: CollectorRequestContext.self)
+        let delivery = CommandDelivery(store: store, hub: hub, redeliverAfter: configuration.remediation.redeliverAfter)
         IngestController(
             pipeline: pipeline, limits: configuration.ingest,
             rateLimiter: AgentRateLimiter(
                 eventsPerSecond: configuration.ingest.agentEventsPerSecond, burst: configuration.ingest.agentBurstEvents),
-            logger: logger
+            commands: delivery, logger: logger
         ).addRoutes(to: ingestRouter)
+        delivery.addRoutes(to: ingestRouter)
         let ingestApp = Application(
             router: ingestRouter,
             server: try .tls(.http1(), tlsConfiguration: try tlsConfiguration(requireClientCertificate: true)),
@@ -81,6 +84,9 @@ public final class Collector: Sendable {
             middleware: AdminAuthMiddleware(
                 tokenDigests: Set(admin.tokenSHA256), openPaths: admin.metricsOpen ? ["/metrics"] : []))
         AdminController(store: store, pipeline: pipeline, summaries: summaries).addRoutes(to: adminRouter)
+        HealingController(
+            store: store, summaries: summaries, hub: hub, rules: configuration.rules, deadline: configuration.remediation.commandDeadline
+        ).addRoutes(to: adminRouter)
         MetricsController(summaries: summaries, pipeline: pipeline).addRoutes(to: adminRouter)
         let adminApp = Application(
             router: adminRouter,
@@ -93,7 +99,9 @@ public final class Collector: Sendable {
             },
             logger: logger)
         let retention = RetentionService(store: store, retention: configuration.store.rawRetention, logger: logger)
-        return [pipeline, retention, ingestApp, adminApp]
+        let rules = RuleEngine(
+            store: store, rules: configuration.rules, settings: configuration.remediation, hub: hub, logger: logger)
+        return [pipeline, retention, rules, ingestApp, adminApp]
     }
 
     /// TLS from the configured PEM files. The ingest listener requires a

@@ -86,6 +86,27 @@ public struct CollectorConfiguration: Sendable {
     public var store = Store()
     public var summaries = Summaries()
 
+    /// `[remediation]`: how rules act (see collector.toml).
+    public struct Remediation: Sendable {
+        public init() {}
+
+        /// `remediation.interval`: rules are evaluated this often.
+        public var interval: Duration = .seconds(15)
+        /// `remediation.max_in_flight`: rule-caused commands pending, delivered or running, fleet-wide.
+        public var maxInFlight = 10
+        /// `remediation.command_deadline`: a command not run by then expires.
+        public var commandDeadline: Duration = .seconds(600)
+        /// `remediation.redeliver_after`: a delivered command without a result is offered again after this.
+        public var redeliverAfter: Duration = .seconds(30)
+        /// `remediation.backoff_initial`, `remediation.backoff_max`: a target waits after a failed command, doubling.
+        public var backoffInitial: Duration = .seconds(60)
+        public var backoffMax: Duration = .seconds(3600)
+    }
+
+    public var remediation = Remediation()
+    /// `[[rules]]`
+    public var rules: [Rule] = []
+
     public init() {}
 }
 
@@ -146,6 +167,20 @@ extension CollectorConfiguration {
         self.summaries.staleWithin = try summaries.duration("stale_within", default: self.summaries.staleWithin, range: .seconds(1)...(.seconds(30 * 86_400)))
         guard self.summaries.staleWithin >= self.summaries.onlineWithin else {
             throw summaries.error("stale_within", "must be at least online_within")
+        }
+
+        let remediation = try root.table("remediation")
+        self.remediation.interval = try remediation.duration("interval", default: self.remediation.interval, range: .milliseconds(100)...(.seconds(3600)))
+        self.remediation.maxInFlight = try remediation.int("max_in_flight", default: self.remediation.maxInFlight, range: 0...100_000)
+        self.remediation.commandDeadline = try remediation.duration("command_deadline", default: self.remediation.commandDeadline, range: .seconds(1)...(.seconds(7 * 86_400)))
+        self.remediation.redeliverAfter = try remediation.duration("redeliver_after", default: self.remediation.redeliverAfter, range: .seconds(1)...(.seconds(86_400)))
+        self.remediation.backoffInitial = try remediation.duration("backoff_initial", default: self.remediation.backoffInitial, range: .seconds(0)...(.seconds(86_400)))
+        self.remediation.backoffMax = try remediation.duration("backoff_max", default: self.remediation.backoffMax, range: .seconds(0)...(.seconds(30 * 86_400)))
+        var names: Set<String> = []
+        for table in try root.tables("rules") {
+            let rule = try Rule(table: table)
+            guard names.insert(rule.name).inserted else { throw table.error("name", "\"\(rule.name)\" is used by another rule") }
+            rules.append(rule)
         }
         try root.finish()
     }

@@ -12,7 +12,8 @@ import Foundation
 
 /// `POST /v1/batches`: an agent's zstd-compressed batch frame (docs/PROTOCOL.md).
 ///
-/// 200 with the acknowledgement once the batch is durably committed;
+/// 200 with the acknowledgement (and any commands due for the agent) once
+/// the batch is durably committed;
 /// 400 malformed frame (with the reason); 403 not an agent certificate, or
 /// a batch for another agent; 413 over a size cap; 415 not zstd; 429 over the
 /// agent's rate; 503 queue full or shutting down (both with Retry-After).
@@ -20,6 +21,7 @@ struct IngestController {
     let pipeline: IngestPipeline
     let limits: CollectorConfiguration.Ingest
     let rateLimiter: AgentRateLimiter
+    let commands: CommandDelivery
     let logger: Logger
 
     /// The JSON body of a 200 response.
@@ -33,10 +35,12 @@ struct IngestController {
         /// Every sequence from first_seq through this one is committed: the agent may delete them.
         var ackedThrough: UInt64
         var highestSeq: UInt64
+        /// Commands for this agent (see CommandDelivery): at least once; the agent runs each id at most once.
+        var commands: [FleetCommand]
 
         enum CodingKeys: String, CodingKey {
             case agentID = "agent_id", epoch, firstSeq = "first_seq", lastSeq = "last_seq", accepted, duplicates
-            case ackedThrough = "acked_through", highestSeq = "highest_seq"
+            case ackedThrough = "acked_through", highestSeq = "highest_seq", commands
         }
     }
 
@@ -84,7 +88,8 @@ struct IngestController {
             let ack = Acknowledgement(
                 agentID: agentID, epoch: batch.epoch.description, firstSeq: batch.firstSequence ?? 0,
                 lastSeq: batch.lastSequence ?? 0, accepted: outcome.accepted, duplicates: outcome.duplicates,
-                ackedThrough: outcome.acknowledgedThrough, highestSeq: outcome.highestSequence)
+                ackedThrough: outcome.acknowledgedThrough, highestSeq: outcome.highestSequence,
+                commands: (try? await commands.take(for: agentID)) ?? [])
             return try JSONResponse.make(ack)
         case .overloaded:
             throw HTTPError(.serviceUnavailable, headers: retryAfter(limits.retryAfter), message: "ingest queue is full")

@@ -259,6 +259,7 @@ struct Merger {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             ).execute(arguments: [agent, ts, e.commandID, e.action, e.status.rawValue, e.exitCode, e.outputTail, e.durationMs, e.reason])
+            try applyCommandResult(e, agent: agent, ts: ts)
         case .agentStatus(let e):
             try db.cachedStatement(
                 sql: """

@@ -219,6 +219,76 @@ enum StoreSchema {
             try SummaryBuckets.backfillFromRollups(db)
             try db.execute(sql: "DROP TABLE execution_rollups; DROP TABLE step_rollups;")
         }
+        migrator.registerMigration("v4: commands and rules") { db in
+            try db.execute(
+                sql: """
+                    -- Every command, from a rule or an operator: the audit trail and the delivery queue.
+                    CREATE TABLE commands (
+                        command_id TEXT PRIMARY KEY NOT NULL,
+                        agent_id TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        args TEXT NOT NULL,
+                        -- 'rule' or 'operator'; rule and target name the rule's target; caused_by says who or why.
+                        cause TEXT NOT NULL,
+                        rule TEXT,
+                        target TEXT,
+                        caused_by TEXT NOT NULL,
+                        is_revert INTEGER NOT NULL DEFAULT 0,
+                        created_at INTEGER NOT NULL,
+                        deadline INTEGER NOT NULL,
+                        -- pending, delivered, running, succeeded, failed, refused, timed_out, expired
+                        state TEXT NOT NULL,
+                        state_at INTEGER NOT NULL,
+                        delivered_at INTEGER,
+                        deliveries INTEGER NOT NULL DEFAULT 0,
+                        finished_at INTEGER,
+                        exit_code INTEGER,
+                        output_tail TEXT,
+                        reason TEXT,
+                        duration_ms REAL,
+                        -- The rule's value when it fired and once the effect was measured; effective or ineffective.
+                        value_before REAL,
+                        value_after REAL,
+                        effect TEXT
+                    );
+                    CREATE INDEX commands_open ON commands (agent_id, state) WHERE state IN ('pending', 'delivered', 'running');
+                    CREATE INDEX commands_by_created ON commands (created_at);
+                    CREATE INDEX commands_by_rule ON commands (rule, target, created_at);
+
+                    -- What each rule knows about each target.
+                    CREATE TABLE rule_targets (
+                        rule TEXT NOT NULL,
+                        target TEXT NOT NULL,
+                        agent_id TEXT,
+                        -- A remediation was applied and the condition has not cleared yet (a revert is due when it does).
+                        active INTEGER NOT NULL DEFAULT 0,
+                        last_fired_at INTEGER,
+                        failures INTEGER NOT NULL DEFAULT 0,
+                        backoff_until INTEGER,
+                        ineffective INTEGER NOT NULL DEFAULT 0,
+                        -- The rule stopped acting here (too many ineffective remediations) until an operator resets it.
+                        escalated INTEGER NOT NULL DEFAULT 0,
+                        alert TEXT,
+                        alert_since INTEGER,
+                        last_value REAL,
+                        PRIMARY KEY (rule, target)
+                    ) WITHOUT ROWID;
+
+                    -- Audit of every rule decision: fired, dry_run, suppressed (cap), cleared, reverted, escalated.
+                    CREATE TABLE rule_events (
+                        id INTEGER PRIMARY KEY,
+                        at INTEGER NOT NULL,
+                        rule TEXT NOT NULL,
+                        target TEXT NOT NULL,
+                        agent_id TEXT,
+                        kind TEXT NOT NULL,
+                        value REAL,
+                        detail TEXT NOT NULL,
+                        command_id TEXT
+                    );
+                    CREATE INDEX rule_events_by_rule ON rule_events (rule, at);
+                    """)
+        }
         return migrator
     }
 }

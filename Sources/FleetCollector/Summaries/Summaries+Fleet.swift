@@ -33,10 +33,12 @@ public struct FleetSummary: Sendable, Hashable, Encodable {
     /// Lowest success rates first, among groups with enough runs (24 h).
     public var worstWorkflows: [RunSummary]
     public var worstEnvironments: [RunSummary]
+    public var remediations: RemediationSummary
+    public var alerts: [Alert]
 
     enum CodingKeys: String, CodingKey {
         case generatedAt = "generated_at", agents, lastHour = "last_hour", last24h = "last_24h", running, stuck
-        case worstWorkflows = "worst_workflows", worstEnvironments = "worst_environments"
+        case worstWorkflows = "worst_workflows", worstEnvironments = "worst_environments", remediations, alerts
     }
 }
 
@@ -71,6 +73,7 @@ extension Summaries {
         }
         return FleetSummary(
             generatedAt: now, agents: counts, lastHour: hour, last24h: day, running: running.count,
-            stuck: running.filter(\.stuck).count, worstWorkflows: worst(workflows), worstEnvironments: worst(environments))
+            stuck: running.filter(\.stuck).count, worstWorkflows: worst(workflows), worstEnvironments: worst(environments),
+            remediations: try await remediations(), alerts: try await alerts())
     }
 }

@@ -134,6 +134,35 @@ public final class ConfigTable {
         return out
     }
 
+    /// An optional number.
+    public func optionalDouble(_ key: String) throws(ConfigError) -> Double? {
+        guard let v = value(key) else { return nil }
+        guard let d = v.double ?? v.int.map(Double.init), d.isFinite else { throw error(key, "expected a number") }
+        return d
+    }
+
+    /// An inline table of typed scalars, e.g. `args = { degraded = true, analyze_timeout_ms = 8000 }`.
+    public func scalars(_ key: String) throws(ConfigError) -> [String: CommandValue] {
+        guard let v = value(key) else { return [:] }
+        guard let t = v.table else { throw error(key, "expected a table of values, e.g. { degraded = true }") }
+        var out: [String: CommandValue] = [:]
+        for name in t.keys {
+            guard let element = t[name] else { continue }
+            if let b = element.bool {
+                out[name] = .bool(b)
+            } else if let i = element.int {
+                out[name] = .int(Int64(i))
+            } else if let d = element.double {
+                out[name] = .double(d)
+            } else if let s = element.string {
+                out[name] = .string(s)
+            } else {
+                throw error("\(key).\(name)", "expected a boolean, number or string")
+            }
+        }
+        return out
+    }
+
     /// A duration: a string such as `"250ms"`, `"30s"`, `"10m"`, `"24h"`, `"7d"`, or an integer of seconds.
     public func duration(_ key: String, default def: Duration, range: ClosedRange<Duration>? = nil) throws(ConfigError) -> Duration {
         guard let v = value(key) else { return def }
