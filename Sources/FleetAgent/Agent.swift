@@ -21,12 +21,16 @@ public final class Agent: Sendable {
     /// A swift-metrics backend for in-process Swift executors: `MetricsSystem.bootstrap(agent.metrics)`.
     public let metrics: FleetMetricsFactory
     let status = ShipperStatus()
+    /// The config file, for `reload_config`.
+    let configFile: String?
+    let started = ContinuousClock.now
     let logger: Logger
     let loopbackPort = PortPromise()
     private let running = Mutex<ServiceGroup?>(nil)
 
-    public init(configuration: AgentConfiguration, logger: Logger) throws {
+    public init(configuration: AgentConfiguration, configFile: String? = nil, logger: Logger) throws {
         self.configuration = configuration
+        self.configFile = configFile
         self.logger = logger
         wal = try WriteAheadLog(
             directory: configuration.dataDirectory + "/wal",
@@ -40,18 +44,31 @@ public final class Agent: Sendable {
     }
 
     public func run() async throws {
-        let shipper = try Shipper(configuration: configuration, wal: wal, status: status, logger: logger)
+        let probe = LinuxProbe()
+        let sampler = ResourceSampler(
+            recorder: recorder, probe: probe, settings: configuration.sampler, dataDirectory: configuration.dataDirectory)
+        let runner = try CommandRunner(
+            wal: wal, dataDirectory: configuration.dataDirectory, settings: configuration.actions, configFile: configFile,
+            diagnostics: { [self] in self.diagnostics(sampler: sampler) },
+            flush: { [wal] in
+                do {
+                    try wal.sync()
+                    return "WAL synced; \(wal.stats.backlogEvents) events waiting for the collector"
+                } catch {
+                    return "WAL sync failed: \(error)"
+                }
+            },
+            logger: logger)
+        let shipper = try Shipper(
+            configuration: configuration, wal: wal, status: status, logger: logger, onCommands: { runner.receive($0) })
         let writer = WALWriter(wal: wal, recorder: recorder, syncInterval: configuration.wal.syncInterval, logger: logger)
         let loopback = LoopbackServer(recorder: recorder, wal: wal, status: status, settings: configuration.loopback, logger: logger)
             .application(agentID: configuration.agentID) { [loopbackPort] port in loopbackPort.fulfil(port) }
         let reporter = StatusReporter(agent: self)
-        let probe = LinuxProbe()
-        let sampler = ResourceSampler(
-            recorder: recorder, probe: probe, settings: configuration.sampler, dataDirectory: configuration.dataDirectory)
         recorder.record(Event(.environment(EnvironmentFacts(facts: EnvironmentProbe.facts(probe: probe, extra: configuration.facts)))))
         let group = ServiceGroup(
             configuration: .init(
-                services: ([shipper, writer, reporter, sampler, loopback] as [any Service]).map { .init(service: $0) },
+                services: ([writer, runner, shipper, reporter, sampler, loopback] as [any Service]).map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         running.withLock { $0 = group }
         defer { running.withLock { $0 = nil } }
@@ -76,7 +93,36 @@ public final class Agent: Sendable {
                 AgentStatus(
                     walBacklogEvents: stats.backlogEvents, walBacklogBytes: stats.backlogBytes,
                     droppedEvents: stats.droppedEvents + recorder.droppedEvents, lostEvents: stats.lostEvents,
-                    lastError: status.snapshot.lastError.map { String($0.prefix(EventLimits.maxMessageBytes)) })))
+                    lastError: status.snapshot.lastError.map { $0.utf8Prefix(EventLimits.maxMessageBytes) })))
+    }
+}
+
+extension Agent {
+    /// The `run_diagnostics` report: agent, WAL, disk, executor and collector state, as JSON.
+    func diagnostics(sampler: ResourceSampler) -> String {
+        let stats = wal.stats
+        let shipping = status.snapshot
+        var report: [String: Any] = [
+            "agent_id": configuration.agentID,
+            "agent_version": FleetAgentInfo.version,
+            "uptime_seconds": Int((ContinuousClock.now - started).seconds),
+            "wal": [
+                "backlog_events": stats.backlogEvents, "backlog_bytes": stats.backlogBytes, "dropped_events": stats.droppedEvents,
+                "lost_events": stats.lostEvents, "segments": stats.segments, "next_sequence": stats.nextSequence,
+            ],
+            "collector": [
+                "url": configuration.collector.url, "reachable": shipping.collectorReachable, "batches_sent": shipping.batchesSent,
+                "last_error": shipping.lastError ?? NSNull(),
+            ],
+            "actions_allowed": configuration.actions.allow.sorted(),
+        ]
+        if let free = LinuxProbe().diskFree(path: configuration.dataDirectory) { report["data_dir_free_bytes"] = free }
+        if let alive = sampler.executorAlive() { report["executor_alive"] = alive }
+        if let cache = configuration.sampler.cacheDirectory { report["cache_bytes"] = DiskUsage.bytes(cache) }
+        guard let data = try? JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted]) else {
+            return "{}"
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 }
 

@@ -37,7 +37,7 @@ struct FleetAgentCommand: AsyncParsableCommand {
             let logger = Logger(label: "fleet-agent")
             let agent: Agent
             do {
-                agent = try Agent(configuration: configuration, logger: logger)
+                agent = try Agent(configuration: configuration, configFile: config, logger: logger)
                 try await agent.run()
             } catch let error as ConfigError {
                 report("\(error)")

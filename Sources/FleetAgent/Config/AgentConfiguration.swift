@@ -58,6 +58,8 @@ public struct AgentConfiguration: Sendable {
     public var sampler = ResourceSampler.Settings()
     /// `[facts]`: operator-given environment facts (executor version, model versions…).
     public var facts: [String: String] = [:]
+    /// `[actions]`: what this agent runs when the collector asks.
+    public var actions = ActionSettings()
 
     public init() {}
 }
@@ -123,6 +125,7 @@ extension AgentConfiguration {
         for key in f.keys {
             facts[key] = try f.string(key, default: "")
         }
+        actions = try ActionSettings(table: try root.table("actions"), dataDirectory: dataDirectory, cacheDirectory: sampler.cacheDirectory)
         try root.finish()
     }
 }

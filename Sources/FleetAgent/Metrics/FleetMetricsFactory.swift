@@ -35,13 +35,13 @@ public final class FleetMetricsFactory: MetricsFactory {
     static func labels(_ dimensions: [(String, String)]) -> [String: String] {
         var out: [String: String] = [:]
         for (k, v) in dimensions.prefix(EventLimits.maxLabels) where !k.isEmpty {
-            out[String(k.prefix(EventLimits.maxKeyBytes))] = String(v.prefix(EventLimits.maxValueBytes))
+            out[String(k).utf8Prefix(EventLimits.maxKeyBytes)] = String(v).utf8Prefix(EventLimits.maxValueBytes)
         }
         return out
     }
 
     static func name(_ label: String) -> String {
-        label.isEmpty ? "unnamed" : String(label.prefix(EventLimits.maxNameBytes))
+        label.isEmpty ? "unnamed" : label.utf8Prefix(EventLimits.maxNameBytes)
     }
 
     func register<H: AnyObject>(_ handler: H, _ series: Series) -> H {

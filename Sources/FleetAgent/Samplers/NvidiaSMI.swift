@@ -62,7 +62,7 @@ public enum NvidiaSMI {
                 return value.isEmpty || value.hasPrefix("[") || value == "N/A" ? nil : value
             }
             let index = field("index").flatMap { Int($0) } ?? row
-            let name = String((field("name") ?? "GPU \(index)").prefix(EventLimits.maxNameBytes))
+            let name = (field("name") ?? "GPU \(index)").utf8Prefix(EventLimits.maxNameBytes)
             let utilization = field("utilization.gpu").flatMap(number).map { min(100, max(0, $0)) }
             var used = field("memory.used").flatMap(bytes)
             let total = field("memory.total").flatMap(bytes)

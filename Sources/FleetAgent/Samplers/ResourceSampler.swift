@@ -73,15 +73,7 @@ public struct ResourceSampler: Service {
     }
 
     static func directorySize(_ path: String) -> UInt64 {
-        guard let walker = FileManager.default.enumerator(atPath: path) else { return 0 }
-        var total: UInt64 = 0
-        while let entry = walker.nextObject() as? String {
-            if let attributes = try? FileManager.default.attributesOfItem(atPath: path + "/" + entry),
-                (attributes[.type] as? FileAttributeType) == .typeRegular
-            {
-                total += (attributes[.size] as? NSNumber)?.uint64Value ?? 0
-            }
-        }
-        return total
+        DiskUsage.bytes(path)
     }
+
 }

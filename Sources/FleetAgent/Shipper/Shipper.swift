@@ -22,10 +22,16 @@ public final class Shipper: Service, Sendable {
     let status: ShipperStatus
     let logger: Logger
     let timeout: Duration
+    /// Receives the commands that ride on acknowledgements.
+    let onCommands: @Sendable ([FleetCommand]) -> Void
 
-    public init(configuration: AgentConfiguration, wal: WriteAheadLog, status: ShipperStatus, logger: Logger) throws {
+    public init(
+        configuration: AgentConfiguration, wal: WriteAheadLog, status: ShipperStatus, logger: Logger,
+        onCommands: @escaping @Sendable ([FleetCommand]) -> Void = { _ in }
+    ) throws {
         agentID = configuration.agentID
         self.wal = wal
+        self.onCommands = onCommands
         settings = configuration.shipper
         collectorURL = configuration.collector.url + "/v1/batches"
         self.status = status
@@ -61,6 +67,8 @@ public final class Shipper: Service, Sendable {
     }
 
     public func run() async throws {
+        let poller = Task { await cancelWhenGracefulShutdown { await self.pollCommands() } }
+        defer { poller.cancel() }
         await cancelWhenGracefulShutdown {
             var attempt = 0
             var liveTurn = true
@@ -90,6 +98,8 @@ public final class Shipper: Service, Sendable {
             let records = nextBatch(liveFirst: &live)
             guard !records.isEmpty, case .acknowledged = await send(records) else { break }
         }
+        poller.cancel()
+        _ = await poller.value
         try? await client.shutdown()
     }
 
@@ -135,6 +145,8 @@ public final class Shipper: Service, Sendable {
                 let through = Self.ackedThrough(text) ?? last
                 try wal.acknowledge(first...min(through, last))
                 status.acknowledged(through: min(through, last))
+                let commands = Self.commands(text)
+                if !commands.isEmpty { onCommands(commands) }
                 return .acknowledged
             case 429, 503:
                 let wait = response.headers.first(name: "Retry-After").flatMap(Int64.init).map { Duration.seconds($0) } ?? settings.backoffInitial
@@ -146,6 +158,33 @@ public final class Shipper: Service, Sendable {
         } catch {
             logger.debug("send failed", metadata: ["error": "\(error)"])
             return .failed("cannot reach the collector at \(collectorURL): \(error)", reachable: false)
+        }
+    }
+
+    /// The `commands` of an acknowledgement or a long-poll reply; malformed ones are skipped.
+    static func commands(_ json: String) -> [FleetCommand] {
+        (try? JSONDecoder().decode(CommandDelivery.self, from: Data(json.utf8)))?.commands ?? []
+    }
+
+    /// Long-polls `GET /v1/commands?wait=30`, so an idle agent gets a command within a second of
+    /// its queueing. Runs until graceful shutdown; failures wait like the shipper's do.
+    func pollCommands() async {
+        var attempt = 0
+        let url = String(collectorURL.dropLast("/v1/batches".count)) + "/v1/commands?wait=30"
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(45))
+                let text = String(buffer: try await response.body.collect(upTo: 4 << 20))
+                guard response.status.code == 200 else { throw WALError("collector answered \(response.status.code)") }
+                attempt = 0
+                let commands = Self.commands(text)
+                if !commands.isEmpty { onCommands(commands) }
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { break }
+                logger.debug("command poll failed", metadata: ["error": "\(error)"])
+                attempt += 1
+                try? await Task.sleep(for: backoff(attempt: attempt))
+            }
         }
     }
 

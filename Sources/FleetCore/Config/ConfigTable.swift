@@ -141,26 +141,45 @@ public final class ConfigTable {
         return d
     }
 
+    /// A boolean, number or string, typed as written.
+    public func scalar(_ key: String) throws(ConfigError) -> CommandValue? {
+        guard let v = value(key) else { return nil }
+        guard let scalar = Self.scalar(v) else { throw error(key, "expected a boolean, number or string") }
+        return scalar
+    }
+
+    /// An array of booleans, numbers or strings.
+    public func scalarArray(_ key: String) throws(ConfigError) -> [CommandValue]? {
+        guard let v = value(key) else { return nil }
+        guard let array = v.array else { throw error(key, "expected an array") }
+        var out: [CommandValue] = []
+        for element in array {
+            guard let scalar = Self.scalar(element) else { throw error(key, "expected booleans, numbers or strings") }
+            out.append(scalar)
+        }
+        return out
+    }
+
     /// An inline table of typed scalars, e.g. `args = { degraded = true, analyze_timeout_ms = 8000 }`.
     public func scalars(_ key: String) throws(ConfigError) -> [String: CommandValue] {
         guard let v = value(key) else { return [:] }
         guard let t = v.table else { throw error(key, "expected a table of values, e.g. { degraded = true }") }
         var out: [String: CommandValue] = [:]
         for name in t.keys {
-            guard let element = t[name] else { continue }
-            if let b = element.bool {
-                out[name] = .bool(b)
-            } else if let i = element.int {
-                out[name] = .int(Int64(i))
-            } else if let d = element.double {
-                out[name] = .double(d)
-            } else if let s = element.string {
-                out[name] = .string(s)
-            } else {
+            guard let element = t[name], let scalar = Self.scalar(element) else {
                 throw error("\(key).\(name)", "expected a boolean, number or string")
             }
+            out[name] = scalar
         }
         return out
+    }
+
+    private static func scalar(_ v: any TOMLValueConvertible) -> CommandValue? {
+        if let b = v.bool { return .bool(b) }
+        if let i = v.int { return .int(Int64(i)) }
+        if let d = v.double { return .double(d) }
+        if let s = v.string { return .string(s) }
+        return nil
     }
 
     /// A duration: a string such as `"250ms"`, `"30s"`, `"10m"`, `"24h"`, `"7d"`, or an integer of seconds.
