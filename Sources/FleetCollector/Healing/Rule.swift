@@ -83,6 +83,8 @@ public struct Rule: Sendable, Hashable {
     public var actionArgs: [String: CommandValue]
     public var revertAction: String?
     public var revertArgs: [String: CommandValue]
+    /// A remediation stays at least this long before it is reverted (so a fix that works is not undone at once).
+    public var revertAfter: Duration
     public var cooldown: Duration
     /// How long after a command succeeded the value is measured again to judge its effect.
     public var effectAfter: Duration
@@ -147,6 +149,7 @@ extension Rule {
         revertAction = try t.optionalString("revert_action")
         revertArgs = try t.scalars("revert_args")
         if revertAction != nil, action == "alert" { throw t.error("revert_action", "an alert has nothing to revert") }
+        revertAfter = try t.duration("revert_after", default: .zero, range: .zero...(.seconds(30 * 86_400)))
         cooldown = try t.duration("cooldown", default: .seconds(600), range: .seconds(0)...(.seconds(30 * 86_400)))
         effectAfter = try t.duration("effect_after", default: window, range: .seconds(1)...(.seconds(7 * 86_400)))
         maxIneffective = try t.int("max_ineffective", default: 3, range: 1...1000)

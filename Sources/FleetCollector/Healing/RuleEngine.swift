@@ -317,6 +317,7 @@ struct TickState {
             s.ineffective = 0
         }
         guard s.active else { return }
+        if let fired = s.lastFiredAt, now - fired < rule.revertAfter.microseconds { return }
         s.active = false
         guard let revert = rule.revertAction, let agent = v.agent ?? s.agent else { return }
         if rule.dryRun {
