@@ -11,7 +11,7 @@ struct Fleetctl: AsyncParsableCommand {
             Exit codes: 0 success, 1 error, 2 usage error, 3 collector unreachable.
             """,
         version: FleetVersion.current,
-        subcommands: [PKICommand.self]
+        subcommands: [PKICommand.self, CommandsCommand.self, RecoverCommand.self]
     )
 }
 

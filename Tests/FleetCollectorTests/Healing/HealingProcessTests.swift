@@ -282,6 +282,43 @@ struct HealingProcessTests {
         try await fleet.eventually("echo finished") { try await fleet.get("/v1/commands/\(echoID)")["state"] as? String == "succeeded" }
         #expect(try await fleet.get("/v1/commands/\(echoID)")["output_tail"] as? String == text + "\n")
         #expect(!FileManager.default.fileExists(atPath: marker))
+
+        // fleetctl recover --wait, with the admin certificate: audited with the admin's name, result shown.
+        let (code, out, err) = try Self.fleetctl([
+            "recover", "pc-1", "echo_text", "--arg", "text=hello fleet", "--wait",
+            "--collector", "https://127.0.0.1:\(fleet.adminPort)", "--ca", fleet.pki.caCertificate,
+            "--cert", fleet.pki.adminCertificate, "--key", fleet.pki.adminKey,
+        ])
+        #expect(code == 0, "\(out)\(err)")
+        #expect(out.contains("succeeded") && out.contains("hello fleet"), "\(out)")
+        let audited = try await fleet.commands("&agent=pc-1").first { $0["action"] as? String == "echo_text" && ($0["args"] as? [String: Any])?["text"] as? String == "hello fleet" }
+        let causedBy = audited?["caused_by"] as? String
+        #expect(causedBy?.contains("admin") == true, "\(String(describing: audited))")
+        let (listed, listing, _) = try Self.fleetctl(["commands", "--agent", "pc-1", "--json", "--collector", "https://127.0.0.1:\(fleet.adminPort)", "--ca", fleet.pki.caCertificate, "--token", "test"])
+        #expect(listed == 0)
+        #expect(listing.contains("\"state\" : \"refused\""))
+        // A refused action with --wait exits 1; an unreachable collector exits 3.
+        #expect(try Self.fleetctl(["recover", "pc-1", "reboot", "--wait", "--collector", "https://127.0.0.1:\(fleet.adminPort)", "--ca", fleet.pki.caCertificate, "--token", "test"]).0 == 1)
+        #expect(try Self.fleetctl(["commands", "--collector", "https://127.0.0.1:1", "--token", "test"]).0 == 3)
         try await fleet.shutdown()
+    }
+
+    /// Runs fleetctl; returns (exit status, stdout, stderr).
+    static func fleetctl(_ arguments: [String]) throws -> (Int32, String, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CollectorProcess.binary(named: "fleetctl"))
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["HOME"] = "/nonexistent"
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 }
