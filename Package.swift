@@ -181,9 +181,9 @@ let package = Package(
                 "FleetAgent",
                 "fleet-collector",
                 "fleet-agent",
+                "fleetctl",
                 "FleetCore",
                 "FleetPKI",
-                
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -191,6 +191,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            // Golden outputs, read through #filePath.
+            exclude: ["Fleetctl/Golden"],
             swiftSettings: strict
         ),
     ]

@@ -8,10 +8,17 @@ struct Fleetctl: AsyncParsableCommand {
         commandName: "fleetctl",
         abstract: "Operate a Fleet installation: certificates, status, recovery commands, reports.",
         discussion: """
+            Every read command takes --json (the admin API's response, schema in docs/API.md).
+            The collector and credentials come from flags, else FLEET_COLLECTOR, FLEET_TOKEN,
+            FLEET_CERT, FLEET_KEY, FLEET_CA, else ~/.config/fleet/fleetctl.toml (collector,
+            token, cert_file, key_file, ca_file).
             Exit codes: 0 success, 1 error, 2 usage error, 3 collector unreachable.
             """,
         version: FleetVersion.current,
-        subcommands: [PKICommand.self, CommandsCommand.self, RecoverCommand.self]
+        subcommands: [
+            StatusCommand.self, AgentsCommand.self, AgentCommand.self, WorkflowsCommand.self, WorkflowCommand.self, EnvsCommand.self,
+            ExecutionsCommand.self, AlertsCommand.self, CommandsCommand.self, RecoverCommand.self, PKICommand.self,
+        ]
     )
 }
 

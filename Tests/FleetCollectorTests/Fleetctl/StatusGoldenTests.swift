@@ -1,0 +1,158 @@
+import AsyncHTTPClient
+import FleetCollector
+import FleetCore
+import FleetPKI
+import FleetTestSupport
+import Foundation
+import Testing
+
+@testable import fleetctl
+
+/// `fleetctl status` on a seeded store: the screen against a golden file, and
+/// `--json` against the documented schema (docs/schemas/fleet-summary.schema.json).
+@Suite("fleetctl status")
+struct StatusGoldenTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Three agents over the last 40 minutes: fixed durations and outcomes, two environments, one stuck run.
+    static func seed() -> [Batch] {
+        let now = Timestamp.now().microsecondsSinceEpoch
+        var batches: [Batch] = []
+        for (a, agent) in ["pc-1", "pc-2", "pc-3"].enumerated() {
+            var records: [Batch.Record] = []
+            var seq: UInt64 = 0
+            func add(_ ts: Int64, _ payload: EventPayload) {
+                seq += 1
+                records.append(.init(sequence: seq, event: Event(timestamp: Timestamp(microsecondsSinceEpoch: ts), payload)))
+            }
+            let start = now - 40 * 60_000_000
+            add(start, .environment(EnvironmentFacts(facts: ["os": "Windows 11", "dpi": a == 2 ? "144" : "96"])))
+            for run in 0..<12 {
+                let workflow = run % 3 == 0 ? "payroll" : "invoice"
+                let id = "\(agent)-\(run)"
+                let t0 = start + Int64(run) * 120_000_000
+                add(t0, .executionStarted(ExecutionStarted(executionID: id, workflowID: workflow, totalSteps: 4)))
+                for n in 1...4 {
+                    let t = t0 + Int64(n) * 1_000_000
+                    add(
+                        t,
+                        .stepFinished(
+                            StepFinished(
+                                executionID: id, workflowID: workflow, nodeID: "n\(n)", stepNumber: n, actionType: "click",
+                                startedAt: Timestamp(microsecondsSinceEpoch: t - 900_000), finishedAt: Timestamp(microsecondsSinceEpoch: t),
+                                success: true, analyzeMs: 400, totalMs: 900)))
+                }
+                let failed = a == 2 && workflow == "invoice" && run % 2 == 1
+                add(
+                    t0 + 5_000_000,
+                    .executionFinished(
+                        ExecutionFinished(
+                            executionID: id, workflowID: workflow, status: failed ? .failed : .success, totalSteps: 4,
+                            stepsCompleted: 4, stepsFailed: failed ? 1 : 0, durationMs: Double(4000 + 250 * (run % 4)))))
+            }
+            if a == 1 { add(start, .executionStarted(ExecutionStarted(executionID: "stuck-1", workflowID: "payroll", totalSteps: 4))) }
+            batches.append(Batch(agentID: agent, epoch: WALEpoch(rawValue: 5), records: records))
+        }
+        return batches
+    }
+
+    @Test("the status screen matches the golden file; --json validates against the schema")
+    func status() async throws {
+        try await TestCollector.with(agents: ["pc-1", "pc-2", "pc-3"]) { test in
+            for batch in Self.seed() {
+                let client = try test.agentClient(batch.agentID)
+                #expect(try await test.send(client, batch).status == 200)
+                try await client.shutdown()
+            }
+            let admin = try test.adminClient()
+            let reply = try await test.admin(admin, "/v1/fleet/summary")
+            try await admin.shutdown()
+            let summary = reply.json
+            let schema = try #require(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: Self.root.appendingPathComponent("docs/schemas/fleet-summary.schema.json")))
+                    as? [String: Any])
+            #expect(JSONSchema.errors(summary, schema) == [])
+
+            let screen = StatusView.render(summary, collector: "https://fleet.lan:7444")
+                .replacing(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/, with: "YYYY-MM-DD hh:mm:ss UTC")
+            let goldenPath = Self.root.appendingPathComponent("Tests/FleetCollectorTests/Fleetctl/Golden/status.txt").path
+            if ProcessInfo.processInfo.environment["FLEET_UPDATE_GOLDEN"] == "1" {
+                try screen.write(toFile: goldenPath, atomically: true, encoding: .utf8)
+            }
+            let golden = try String(contentsOfFile: goldenPath, encoding: .utf8)
+            #expect(screen == golden, "fleetctl status changed; if intended, run with FLEET_UPDATE_GOLDEN=1:\n\(screen)")
+
+            // The binary's --json is the same document.
+            let (code, out, err) = try HealingProcessTests.fleetctl([
+                "status", "--json", "--collector", "https://127.0.0.1:\(test.adminPort)", "--ca", test.pki.caCertificate,
+                "--cert", test.pki.adminCertificate, "--key", test.pki.adminKey,
+            ])
+            #expect(code == 0, "\(err)")
+            let printed = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+            #expect(JSONSchema.errors(printed, schema) == [])
+            #expect((printed["agents"] as? [String: Any])?["online"] as? Int == 3)
+        }
+    }
+
+    @Test("the schema checker rejects what the schema forbids")
+    func schemaCheckerCanFail() throws {
+        let schema = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: Self.root.appendingPathComponent("docs/schemas/fleet-summary.schema.json")))
+                as? [String: Any])
+        #expect(!JSONSchema.errors(["generated_at": 5], schema).isEmpty)
+        let period: [String: Any] = ["window": "1h", "runs": 1, "successes": 1, "success_rate": NSNull(), "p95_duration_ms": "fast"]
+        #expect(JSONSchema.errors(period, ["$ref": "#/$defs/period"], root: schema) == ["$.p95_duration_ms: expected number or null"])
+    }
+}
+
+/// The subset of JSON Schema the documented schemas use: $ref, type, required,
+/// properties, additionalProperties: false, items.
+enum JSONSchema {
+    static func errors(_ value: Any, _ schema: [String: Any], root: [String: Any]? = nil, path: String = "$") -> [String] {
+        let root = root ?? schema
+        if let ref = schema["$ref"] as? String {
+            let name = ref.replacingOccurrences(of: "#/$defs/", with: "")
+            guard let target = (root["$defs"] as? [String: Any])?[name] as? [String: Any] else { return ["\(path): unknown \(ref)"] }
+            return errors(value, target, root: root, path: path)
+        }
+        var problems: [String] = []
+        if let type = schema["type"] {
+            let types = (type as? [String]) ?? [(type as? String) ?? ""]
+            guard types.contains(where: { matches(value, $0) }) else { return ["\(path): expected \(types.joined(separator: " or "))"] }
+            if value is NSNull { return [] }
+        }
+        if let object = value as? [String: Any] {
+            for key in (schema["required"] as? [String]) ?? [] where object[key] == nil { problems.append("\(path): missing \(key)") }
+            let properties = schema["properties"] as? [String: Any] ?? [:]
+            for (key, child) in object.sorted(by: { $0.key < $1.key }) {
+                if let sub = properties[key] as? [String: Any] {
+                    problems += errors(child, sub, root: root, path: "\(path).\(key)")
+                } else if (schema["additionalProperties"] as? Bool) == false {
+                    problems.append("\(path): unexpected \(key)")
+                }
+            }
+        }
+        if let array = value as? [Any], let items = schema["items"] as? [String: Any] {
+            for (i, element) in array.enumerated() { problems += errors(element, items, root: root, path: "\(path)[\(i)]") }
+        }
+        return problems
+    }
+
+    /// JSONSerialization gives booleans as NSNumbers of type char.
+    static func isBoolean(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+    static func matches(_ value: Any, _ type: String) -> Bool {
+        switch type {
+        case "null": return value is NSNull
+        case "object": return value is [String: Any]
+        case "array": return value is [Any]
+        case "string": return value is String
+        case "boolean": return (value as? NSNumber).map(isBoolean) ?? false
+        case "integer", "number":
+            guard let n = value as? NSNumber, !isBoolean(n) else { return false }
+            return type == "number" || n.doubleValue == n.doubleValue.rounded()
+        default: return false
+        }
+    }
+}
