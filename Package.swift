@@ -192,7 +192,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             // Golden outputs, read through #filePath.
-            exclude: ["Fleetctl/Golden"],
+            exclude: ["Fleetctl/Golden", "Fleetctl/png_colours.py"],
             swiftSettings: strict
         ),
     ]

@@ -94,6 +94,13 @@ struct AdminController {
         }
     }
 
+    /// `GET /v1/report/slice`: one interval of `fleetctl report`.
+    struct ReportSlice: Encodable {
+        var window: SummaryWindow
+        var runs: RunSummary?
+        var stages: StepSummary?
+    }
+
     func window(_ request: Request) throws -> SummaryWindow {
         let q = request.uri.queryParameters
         switch SummaryWindow.parse(
@@ -108,6 +115,13 @@ struct AdminController {
     func addRoutes(to router: Router<CollectorRequestContext>) {
         router.get("/v1/health") { _, _ in
             try JSONResponse.make(Health(status: "ok", ingestQueueDepth: pipeline.queueDepth))
+        }
+        router.get("/v1/report/slice") { request, _ in
+            let window = try window(request)
+            return try JSONResponse.make(
+                ReportSlice(
+                    window: window, runs: try await summaries.runs(by: .fleet, window: window).first,
+                    stages: try await summaries.steps(window: window, combineActions: true).first))
         }
         router.get("/v1/fleet/summary") { _, _ in
             try JSONResponse.make(try await summaries.fleet())

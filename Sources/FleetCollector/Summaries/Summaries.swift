@@ -124,7 +124,10 @@ public struct Summaries: Sendable {
 
     /// Steps finished in `window`, grouped by action type, for the fleet or one workflow or one
     /// agent (both: from raw rows only).
-    public func steps(window: SummaryWindow, workflow: String? = nil, agent: String? = nil) async throws -> [StepSummary] {
+    /// With `combineActions`, one group `all` over every action type.
+    public func steps(
+        window: SummaryWindow, workflow: String? = nil, agent: String? = nil, combineActions: Bool = false
+    ) async throws -> [StepSummary] {
         var windowPlan = WindowPlan(window: window, rawHorizon: rawHorizon)
         let source: (dimension: SummaryBuckets.StepDimension, key: String)
         switch (workflow, agent) {
@@ -159,7 +162,7 @@ public struct Summaries: Sendable {
                 _ = arguments.append(contentsOf: StatementArguments(rawFilters))
                 let cursor = try Row.fetchCursor(db, sql: rawQuery, arguments: arguments)
                 while let row = try cursor.next() {
-                    let key: String = row[0]
+                    let key: String = combineActions ? "all" : row[0]
                     groups[key, default: StepAccumulator()].add(row)
                 }
             }
@@ -173,7 +176,7 @@ public struct Summaries: Sendable {
                         """,
                     arguments: [source.dimension.rawValue, source.key, buckets.span, buckets.from, buckets.to])
                 while let row = try cursor.next() {
-                    let key: String = row[0]
+                    let key: String = combineActions ? "all" : row[0]
                     groups[key, default: StepAccumulator()].add(bucket: row)
                 }
             }

@@ -84,7 +84,7 @@ struct StatusGoldenTests {
             #expect(screen == golden, "fleetctl status changed; if intended, run with FLEET_UPDATE_GOLDEN=1:\n\(screen)")
 
             // The binary's --json is the same document.
-            let (code, out, err) = try HealingProcessTests.fleetctl([
+            let (code, out, err) = try await HealingProcessTests.fleetctl([
                 "status", "--json", "--collector", "https://127.0.0.1:\(test.adminPort)", "--ca", test.pki.caCertificate,
                 "--cert", test.pki.adminCertificate, "--key", test.pki.adminKey,
             ])
@@ -92,6 +92,68 @@ struct StatusGoldenTests {
             let printed = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
             #expect(JSONSchema.errors(printed, schema) == [])
             #expect((printed["agents"] as? [String: Any])?["online"] as? Int == 3)
+        }
+    }
+
+    @Test("fleetctl report writes a self-contained HTML file whose charts headless Chromium draws")
+    func report() async throws {
+        try await TestCollector.with(agents: ["pc-1", "pc-2", "pc-3"]) { test in
+            for batch in Self.seed() {
+                let client = try test.agentClient(batch.agentID)
+                #expect(try await test.send(client, batch).status == 200)
+                try await client.shutdown()
+            }
+            let html = test.directory + "/report.html"
+            let (code, out, err) = try await HealingProcessTests.fleetctl([
+                "report", "--since", "1h", "--points", "4", "--out", html, "--collector", "https://127.0.0.1:\(test.adminPort)",
+                "--ca", test.pki.caCertificate, "--cert", test.pki.adminCertificate, "--key", test.pki.adminKey,
+            ])
+            #expect(code == 0, "\(out)\(err)")
+            let text = try String(contentsOfFile: html, encoding: .utf8)
+            // Self-contained: nothing to fetch.
+            #expect(!text.contains("<script") && !text.contains("<link") && !text.contains("src="))
+            #expect(text.contains("<polyline") && text.contains("Failures by environment"))
+
+            guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+                Issue.record("chromium not found: install the Debian package chromium (deploy/install-deps --test does)")
+                return
+            }
+            let png = test.directory + "/report.png"
+            let browser = Process()
+            browser.executableURL = URL(fileURLWithPath: chromium)
+            browser.arguments = [
+                "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,1600",
+                "--screenshot=\(png)", "file://\(html)",
+            ]
+            browser.standardOutput = FileHandle.nullDevice
+            browser.standardError = FileHandle.nullDevice
+            try browser.run()
+            await Self.wait(browser)
+            #expect(FileManager.default.fileExists(atPath: png), "no screenshot from \(chromium)")
+            // Pixels of the success-rate line (teal), the analyze p95 line (orange) and the failure bars (red).
+            let counter = Process()
+            counter.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            counter.arguments = [
+                "python3", Self.root.appendingPathComponent("Tests/FleetCollectorTests/Fleetctl/png_colours.py").path, png,
+                "2a9d8f", "e76f51", "c0392b",
+            ]
+            let pipe = Pipe()
+            counter.standardOutput = pipe
+            try counter.run()
+            await Self.wait(counter)
+            let counts = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                .split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            #expect(counts.count == 3 && counts.allSatisfy { $0 > 100 }, "chart pixels (teal, orange, red): \(counts)")
+        }
+    }
+
+    /// Waits for a process off the cooperative pool (the collector under test runs in this process).
+    static func wait(_ process: Process) async {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                process.waitUntilExit()
+                continuation.resume()
+            }
         }
     }
 

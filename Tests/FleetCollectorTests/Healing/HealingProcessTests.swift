@@ -284,7 +284,7 @@ struct HealingProcessTests {
         #expect(!FileManager.default.fileExists(atPath: marker))
 
         // fleetctl recover --wait, with the admin certificate: audited with the admin's name, result shown.
-        let (code, out, err) = try Self.fleetctl([
+        let (code, out, err) = try await Self.fleetctl([
             "recover", "pc-1", "echo_text", "--arg", "text=hello fleet", "--wait",
             "--collector", "https://127.0.0.1:\(fleet.adminPort)", "--ca", fleet.pki.caCertificate,
             "--cert", fleet.pki.adminCertificate, "--key", fleet.pki.adminKey,
@@ -294,17 +294,18 @@ struct HealingProcessTests {
         let audited = try await fleet.commands("&agent=pc-1").first { $0["action"] as? String == "echo_text" && ($0["args"] as? [String: Any])?["text"] as? String == "hello fleet" }
         let causedBy = audited?["caused_by"] as? String
         #expect(causedBy?.contains("admin") == true, "\(String(describing: audited))")
-        let (listed, listing, _) = try Self.fleetctl(["commands", "--agent", "pc-1", "--json", "--collector", "https://127.0.0.1:\(fleet.adminPort)", "--ca", fleet.pki.caCertificate, "--token", "test"])
+        let (listed, listing, _) = try await Self.fleetctl(["commands", "--agent", "pc-1", "--json", "--collector", "https://127.0.0.1:\(fleet.adminPort)", "--ca", fleet.pki.caCertificate, "--token", "test"])
         #expect(listed == 0)
         #expect(listing.contains("\"state\" : \"refused\""))
         // A refused action with --wait exits 1; an unreachable collector exits 3.
-        #expect(try Self.fleetctl(["recover", "pc-1", "reboot", "--wait", "--collector", "https://127.0.0.1:\(fleet.adminPort)", "--ca", fleet.pki.caCertificate, "--token", "test"]).0 == 1)
-        #expect(try Self.fleetctl(["commands", "--collector", "https://127.0.0.1:1", "--token", "test"]).0 == 3)
+        #expect(try await Self.fleetctl(["recover", "pc-1", "reboot", "--wait", "--collector", "https://127.0.0.1:\(fleet.adminPort)", "--ca", fleet.pki.caCertificate, "--token", "test"]).0 == 1)
+        #expect(try await Self.fleetctl(["commands", "--collector", "https://127.0.0.1:1", "--token", "test"]).0 == 3)
         try await fleet.shutdown()
     }
 
-    /// Runs fleetctl; returns (exit status, stdout, stderr).
-    static func fleetctl(_ arguments: [String]) throws -> (Int32, String, String) {
+    /// Runs fleetctl; returns (exit status, stdout, stderr). Waits on a thread of its own: the
+    /// collector under test may be in this process, and its handlers need the cooperative pool.
+    static func fleetctl(_ arguments: [String]) async throws -> (Int32, String, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CollectorProcess.binary(named: "fleetctl"))
         process.arguments = arguments
@@ -316,9 +317,14 @@ struct HealingProcessTests {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let stdout = out.fileHandleForReading.readDataToEndOfFile()
+                let stderr = err.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                continuation.resume(
+                    returning: (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)))
+            }
+        }
     }
 }
