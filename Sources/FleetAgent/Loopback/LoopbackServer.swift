@@ -93,6 +93,9 @@ public struct LoopbackServer: Sendable {
                 throw HTTPError(.contentTooLarge, message: "body exceeds loopback.max_body_bytes (\(settings.maxBodyBytes) bytes)")
             }
             let (events, errors) = Self.parse(body)
+            if events.isEmpty && errors.isEmpty {
+                throw HTTPError(.badRequest, message: "the body holds no event: send one JSON event per line (NDJSON)")
+            }
             if events.isEmpty {
                 return try Self.json(Accepted(accepted: 0, rejected: errors.count, errors: errors), status: .badRequest)
             }
@@ -100,7 +103,7 @@ public struct LoopbackServer: Sendable {
             do {
                 range = try await recorder.recordDurably(events)
             } catch {
-                throw HTTPError(.serviceUnavailable, message: "events not stored: \(error)")
+                throw HTTPError(.serviceUnavailable, headers: [.retryAfter: "1"], message: "events not stored: \(error)")
             }
             return try Self.json(
                 Accepted(accepted: events.count, rejected: errors.count, firstSeq: range?.lowerBound, lastSeq: range?.upperBound, errors: errors),

@@ -46,14 +46,18 @@ public final class Recorder: Sendable {
     public func recordDurably(_ events: [Event]) async throws -> ClosedRange<UInt64>? {
         guard !events.isEmpty else { return nil }
         return try await withCheckedThrowingContinuation { continuation in
-            let refused = queue.withLock { q -> Bool in
-                guard !q.closed else { return true }
+            let refusal = queue.withLock { q -> String? in
+                guard !q.closed else { return "the agent is shutting down" }
+                // Bounded like record(): a stalled writer must not let callers grow memory.
+                guard q.events.count + events.count <= max(capacity, events.count) || q.events.isEmpty else {
+                    return "the agent's queue is full (\(q.events.count) events waiting for the WAL); retry shortly"
+                }
                 q.waiters.append((q.events.count, events.count, continuation))
                 q.events.append(contentsOf: events)
-                return false
+                return nil
             }
-            if refused {
-                continuation.resume(throwing: WALError("the agent is shutting down"))
+            if let refusal {
+                continuation.resume(throwing: WALError(refusal))
             } else {
                 wake.yield()
             }

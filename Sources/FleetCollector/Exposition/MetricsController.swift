@@ -81,6 +81,21 @@ struct MetricsController {
         p.sample("fleet_executions_running", [:], Double(running.count))
         p.family("fleet_executions_stuck", .gauge, help: "Running executions with no step for longer than summaries.stuck_after.")
         p.sample("fleet_executions_stuck", [:], Double(running.filter(\.stuck).count))
+        let healing = try await summaries.remediations()
+        p.family("fleet_remediations_in_flight", .gauge, help: "Commands pending, delivered or running.")
+        p.sample("fleet_remediations_in_flight", [:], Double(healing.inFlight))
+        p.family("fleet_remediations_24h", .gauge, help: "Rule-caused commands created in the last 24 hours, by outcome.")
+        for (outcome, n) in [
+            ("fired", healing.fired24h), ("effective", healing.effective24h), ("ineffective", healing.ineffective24h),
+            ("failed", healing.failed24h),
+        ] {
+            p.sample("fleet_remediations_24h", ["outcome": outcome], Double(n))
+        }
+        let alerts = try await summaries.alerts()
+        p.family("fleet_alerts", .gauge, help: "Alerts standing now, by rule (alert rules, and targets a rule stopped acting on).")
+        for rule in Set(alerts.map(\.rule)).sorted() {
+            p.sample("fleet_alerts", ["rule": rule], Double(alerts.filter { $0.rule == rule }.count))
+        }
         p.family("fleet_ingest_queue_depth", .gauge, help: "Batches waiting for the collector's writer.")
         p.sample("fleet_ingest_queue_depth", [:], Double(pipeline.queueDepth))
         return p.text

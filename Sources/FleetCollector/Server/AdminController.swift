@@ -70,7 +70,7 @@ struct AdminController {
             var success: Bool
             var finishedAt: Timestamp
             var totalMs: Double
-            var error: String?
+            @NullEncoded var error: String?
             enum CodingKeys: String, CodingKey {
                 case stepNumber = "step_number", nodeID = "node_id", actionType = "action_type", success
                 case finishedAt = "finished_at", totalMs = "total_ms", error
@@ -79,13 +79,13 @@ struct AdminController {
         var agentID: String
         var executionID: String
         var workflowID: String
-        var envHash: String?
-        var status: String?
-        var startedAt: Timestamp?
-        var finishedAt: Timestamp?
-        var durationMs: Double?
-        var errorMessage: String?
-        var running: RunningExecution?
+        @NullEncoded var envHash: String?
+        @NullEncoded var status: String?
+        @NullEncoded var startedAt: Timestamp?
+        @NullEncoded var finishedAt: Timestamp?
+        @NullEncoded var durationMs: Double?
+        @NullEncoded var errorMessage: String?
+        @NullEncoded var running: RunningExecution?
         var steps: [Step]
         enum CodingKeys: String, CodingKey {
             case agentID = "agent_id", executionID = "execution_id", workflowID = "workflow_id", envHash = "env_hash"

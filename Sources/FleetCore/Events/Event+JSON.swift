@@ -84,7 +84,8 @@ extension EventValidationError {
         case is Bool.Type: "true or false"
         case is Int.Type, is UInt64.Type, is Int64.Type: "an integer"
         case is Double.Type: "a number"
-        default: "a value of type \(type)"
+        default:
+            "\(type)".hasPrefix("Dictionary<") ? "an object" : "\(type)".hasPrefix("Array<") ? "an array" : "a different kind of value"
         }
     }
 }

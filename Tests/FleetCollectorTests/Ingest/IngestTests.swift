@@ -5,6 +5,7 @@ import FleetCore
 import FleetPKI
 import GRDB
 import Testing
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -23,6 +24,56 @@ struct IngestTests {
         let queue = try DatabaseQueue(path: test.collector.configuration.store.path)
         return try queue.read { db in
             try Int.fetchOne(db, sql: "SELECT count(DISTINCT node_id) FROM steps WHERE agent_id = ?", arguments: [agent]) ?? -1
+        }
+    }
+
+    @Test("a full ingest queue answers 503 with Retry-After; queued batches still commit once the writer is free")
+    func queueFull() async throws {
+        try await TestCollector.with(adjust: {
+            $0.ingest.queueCapacity = 1
+            $0.ingest.retryAfter = .seconds(3)
+        }) { test in
+            let client = try test.agentClient("pc-1")
+            // Hold SQLite's write lock from outside (on a thread of its own): the collector's writer
+            // blocks on its first batch.
+            let blocker = try DatabaseQueue(path: test.collector.configuration.store.path)
+            let release = Locked(false)
+            let locked = Locked(false)
+            let released = Locked(false)
+            Thread.detachNewThread {
+                try? blocker.inDatabase { db in
+                    try db.execute(sql: "BEGIN IMMEDIATE")
+                    locked.withLock { $0 = true }
+                    while !release.withLock({ $0 }) { usleep(10_000) }
+                    try db.execute(sql: "COMMIT")
+                }
+                released.withLock { $0 = true }
+            }
+            while !locked.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+            // Six batches at once: the writer takes one and blocks on the lock, one waits in the queue
+            // of one, and the other four are refused at once.
+            let replies = Locked<[Int: TestCollector.Reply]>([:])
+            var sends: [Task<Void, any Error>] = []
+            for i in 0..<6 {
+                let batch = stepBatch(agentID: "pc-1", UInt64(i * 5 + 1)...UInt64(i * 5 + 5))
+                sends.append(Task {
+                    let reply = try await test.send(client, batch)
+                    replies.withLock { $0[i] = reply }
+                })
+            }
+            let deadline = ContinuousClock.now + .seconds(6)
+            while replies.withLock({ $0.count }) < 4 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            let refused = replies.withLock { Array($0.values) }
+            #expect(refused.count == 4)
+            #expect(refused.allSatisfy { $0.status == 503 && $0.header("Retry-After") == "3" && $0.body.contains("queue is full") })
+            release.withLock { $0 = true }
+            for send in sends { try? await send.value }
+            #expect(replies.withLock { $0.values.filter { $0.status == 200 }.count } == 2)
+            #expect(try stepCount(test, agent: "pc-1") == 10)
+            // Sent again after Retry-After, the refused batches are stored.
+            for i in 0..<6 { _ = try await test.send(client, stepBatch(agentID: "pc-1", UInt64(i * 5 + 1)...UInt64(i * 5 + 5))) }
+            #expect(try stepCount(test, agent: "pc-1") == 30)
+            try await client.shutdown()
         }
     }
 
