@@ -125,3 +125,61 @@ struct RecoverCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// `fleetctl rules`: the configured rules, each target's state, and (with --events) their decisions.
+struct RulesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rules",
+        abstract: "Self-healing rules with their targets' state; --events lists their decisions (dry runs included).",
+        discussion: """
+            Decisions: fired, dry_run, suppressed (fleet cap), alert, cleared, reverted, effective, ineffective,
+            escalated, backoff. --json prints GET /v1/rules (or /v1/rules/events with --events).
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Flag(name: .long, help: "List rule decisions, newest first, instead of the rules.") var events = false
+    @Option(name: .long, help: "Only this rule.") var rule: String?
+    @Option(name: .long, help: "At most this many decisions.") var limit: Int = 50
+    @Flag(name: .long, help: "Print JSON (docs/API.md).") var json = false
+
+    func run() async throws {
+        if events {
+            var path = "/v1/rules/events?limit=\(limit)"
+            if let rule { path += "&rule=\(escaped(rule))" }
+            try await show(connection, path, json: json) { object in
+                let events = object["events"] as? [[String: Any]] ?? []
+                guard !events.isEmpty else { return "no rule decisions yet" }
+                return Output.table(
+                    ["AT", "RULE", "TARGET", "DECISION", "DETAIL"],
+                    events.map { e in
+                        [Output.time(e["at"]), Output.text(e["rule"]), Output.text(e["target"]), Output.text(e["kind"]), Output.text(e["detail"])]
+                    })
+            }
+            return
+        }
+        try await show(connection, "/v1/rules", json: json) { object in
+            let rules = (object["rules"] as? [[String: Any]] ?? []).filter { rule == nil || $0["name"] as? String == rule }
+            guard !rules.isEmpty else { return "no rules configured" }
+            var lines: [String] = []
+            for r in rules {
+                let dry = (r["dry_run"] as? Bool) == true ? Output.paint(" (dry run)", .warn) : ""
+                lines.append(Output.paint(Output.text(r["name"]), .bold) + dry + ": when \(Output.text(r["condition"])) → \(Output.text(r["action"]))")
+                let targets = r["targets"] as? [[String: Any]] ?? []
+                if targets.isEmpty { continue }
+                lines.append(
+                    Output.table(
+                        ["  TARGET", "VALUE", "ACTIVE", "LAST FIRED", "INEFFECTIVE", "STATE"],
+                        targets.map { t in
+                            let state = (t["escalated"] as? Bool) == true ? Output.paint("escalated", .bad)
+                                : (t["alert"] as? String) != nil ? Output.paint("alert", .warn)
+                                : (t["backoff_until"] as? String) != nil ? "backoff" : "ok"
+                            return [
+                                "  " + Output.text(t["target"]), Output.text(t["last_value"]), Output.text(t["active"]),
+                                Output.time(t["last_fired_at"]), Output.int(t["ineffective"]), state,
+                            ]
+                        }))
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+}

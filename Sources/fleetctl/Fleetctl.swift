@@ -17,7 +17,7 @@ struct Fleetctl: AsyncParsableCommand {
         version: FleetVersion.current,
         subcommands: [
             StatusCommand.self, AgentsCommand.self, AgentCommand.self, WorkflowsCommand.self, WorkflowCommand.self, EnvsCommand.self,
-            ExecutionsCommand.self, AlertsCommand.self, CommandsCommand.self, RecoverCommand.self, ReportCommand.self, PKICommand.self,
+            ExecutionsCommand.self, AlertsCommand.self, CommandsCommand.self, RecoverCommand.self, RulesCommand.self, ReportCommand.self, PKICommand.self,
         ]
     )
 }

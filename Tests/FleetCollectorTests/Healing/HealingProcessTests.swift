@@ -205,6 +205,14 @@ struct HealingProcessTests {
         let dry = try await fleet.ruleEvents("vlm-errors-dry")
         #expect(Set(dry.filter { $0["kind"] as? String == "dry_run" }.compactMap { $0["target"] as? String }).count == 50)
         #expect(try await fleet.commands("&rule=vlm-errors-dry").isEmpty)
+        // The same audit through fleetctl.
+        let (code, out, err) = try await Self.fleetctl([
+            "rules", "--events", "--rule", "vlm-errors-dry", "--limit", "200", "--json",
+            "--collector", "https://127.0.0.1:\(fleet.adminPort)", "--ca", fleet.pki.caCertificate, "--token", "test",
+        ])
+        #expect(code == 0, "\(err)")
+        let listed = (try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["events"] as? [[String: Any]] ?? []
+        #expect(listed.filter { $0["kind"] as? String == "dry_run" }.count >= 50)
         try await fleet.shutdown()
     }
 
@@ -236,6 +244,16 @@ struct HealingProcessTests {
         _ = try await fleet.startAgent("pc-1", actions: actions)
         try await fleet.post("pc-1", [HealingFleet.step(analyzeMs: 10, n: 1)])
         try await fleet.eventually("pc-1 known to the collector") { try await fleet.queue("pc-1", "flush").0 == 201 }
+
+        // An idle agent gets a command within a second (long-poll), and runs it.
+        let queuedAt = ContinuousClock.now
+        let (_, diagnostics) = try await fleet.queue("pc-1", "echo_text", args: ["text": "ping"])
+        let pingID = try #require(diagnostics["id"] as? String)
+        try await fleet.eventually("ping delivered", timeout: .seconds(5)) {
+            try await fleet.get("/v1/commands/\(pingID)")["state"] as? String != "pending"
+        }
+        let deliveredAfter = ContinuousClock.now - queuedAt
+        #expect(deliveredAfter < .milliseconds(1500), "delivered after \(deliveredAfter)")
 
         // At most once: kill the agent while the job runs, restart it; the collector redelivers, the job does not run again.
         let (status, queued) = try await fleet.queue("pc-1", "slow_job")
