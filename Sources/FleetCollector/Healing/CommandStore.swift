@@ -103,6 +103,22 @@ public struct CommandRecord: Sendable, Hashable, Encodable {
     static let openStates = ["pending", "delivered", "running"]
 }
 
+/// `WHERE a = ? AND b = ?` for the filters that are set.
+struct SQLFilter {
+    let columns: [String]
+    let arguments: StatementArguments
+
+    init(_ filters: [(column: String, value: String?)]) {
+        let set = filters.compactMap { f in f.value.map { (f.column, $0) } }
+        columns = set.map(\.0)
+        arguments = StatementArguments(set.map(\.1))
+    }
+
+    var whereClause: String {
+        columns.isEmpty ? "" : " WHERE " + columns.map { "\($0) = ?" }.joined(separator: " AND ")
+    }
+}
+
 /// A command to queue.
 struct NewCommand: Sendable {
     var agentID: String
@@ -170,26 +186,9 @@ extension FleetStore {
 
     /// The audit trail, newest first.
     public func commands(agent: String? = nil, rule: String? = nil, state: String? = nil, limit: Int = 100) async throws -> [CommandRecord] {
-        var sql = "SELECT \(CommandRecord.columns) FROM commands"
-        var conditions: [String] = []
-        var arguments: [any DatabaseValueConvertible] = []
-        if let agent {
-            conditions.append("agent_id = ?")
-            arguments.append(agent)
-        }
-        if let rule {
-            conditions.append("rule = ?")
-            arguments.append(rule)
-        }
-        if let state {
-            conditions.append("state = ?")
-            arguments.append(state)
-        }
-        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-        sql += " ORDER BY created_at DESC, command_id LIMIT ?"
-        arguments.append(max(1, min(limit, 10_000)))
-        let query = sql
-        let values = StatementArguments(arguments.map { $0.databaseValue })
+        let filter = SQLFilter([("agent_id", agent), ("rule", rule), ("state", state)])
+        let query = "SELECT \(CommandRecord.columns) FROM commands\(filter.whereClause) ORDER BY created_at DESC, command_id LIMIT \(max(1, min(limit, 10_000)))"
+        let values = filter.arguments
         return try await pool.read { db in
             try Row.fetchAll(db, sql: query, arguments: values).map(CommandRecord.init(row:))
         }

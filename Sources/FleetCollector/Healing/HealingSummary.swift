@@ -104,23 +104,12 @@ extension Summaries {
     }
 
     public func ruleEvents(rule: String? = nil, target: String? = nil, limit: Int = 100) async throws -> [RuleEvent] {
-        var sql = "SELECT at, rule, target, agent_id, kind, value, detail, command_id FROM rule_events"
-        var conditions: [String] = []
-        var arguments: [String] = []
-        if let rule {
-            conditions.append("rule = ?")
-            arguments.append(rule)
-        }
-        if let target {
-            conditions.append("target = ?")
-            arguments.append(target)
-        }
-        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-        sql += " ORDER BY id DESC LIMIT \(max(1, min(limit, 10_000)))"
-        let query = sql
-        let values = arguments
+        let filter = SQLFilter([("rule", rule), ("target", target)])
+        let query = "SELECT at, rule, target, agent_id, kind, value, detail, command_id FROM rule_events"
+            + "\(filter.whereClause) ORDER BY id DESC LIMIT \(max(1, min(limit, 10_000)))"
+        let values = filter.arguments
         return try await store.read { db in
-            try Row.fetchAll(db, sql: query, arguments: StatementArguments(values)).map { row in
+            try Row.fetchAll(db, sql: query, arguments: values).map { row in
                 RuleEvent(
                     at: Timestamp(microsecondsSinceEpoch: row[0]), rule: row[1], target: row[2], agentID: row[3], kind: row[4],
                     value: row[5], detail: row[6], commandID: row[7])

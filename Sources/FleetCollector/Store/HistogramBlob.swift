@@ -88,23 +88,30 @@ enum HistogramBlob {
         return Data(w.bytes)
     }
 
-    /// The pairs of a blob, normalised and ascending; malformed bytes end the list
+    /// Calls `body` with each (value, count) of a blob, in order; malformed bytes end the walk
     /// (a blob is only ever written by this type).
-    static func decode(_ bytes: Data) -> Pairs {
-        var pairs: Pairs = []
+    static func forEachPair(_ bytes: Data, _ body: (UInt64, UInt64) -> Void) {
         bytes.withUnsafeBytes { raw in
             var r = ByteReader(raw)
             var value: UInt64 = 0
             while !r.isAtEnd {
                 guard let delta = try? r.varint("value"), let count = try? r.varint("count") else { return }
                 value &+= delta
-                let v = normalized(min(value, maxMicros))
-                if let last = pairs.last, last.value >= v {
-                    // Only from blobs written before normalisation: keep the list ascending.
-                    pairs = merge(pairs, [(v, count)])
-                } else {
-                    pairs.append((v, count))
-                }
+                body(min(value, maxMicros), count)
+            }
+        }
+    }
+
+    /// The pairs of a blob, normalised and ascending.
+    static func decode(_ bytes: Data) -> Pairs {
+        var pairs: Pairs = []
+        forEachPair(bytes) { value, count in
+            let v = normalized(value)
+            if let last = pairs.last, last.value >= v {
+                // Only from blobs written before normalisation: keep the list ascending.
+                pairs = merge(pairs, [(v, count)])
+            } else {
+                pairs.append((v, count))
             }
         }
         return pairs
@@ -112,15 +119,7 @@ enum HistogramBlob {
 
     /// Adds a blob to a dense histogram.
     static func add(_ bytes: Data, to histogram: inout Histogram<UInt64>) {
-        bytes.withUnsafeBytes { raw in
-            var r = ByteReader(raw)
-            var value: UInt64 = 0
-            while !r.isAtEnd {
-                guard let delta = try? r.varint("value"), let count = try? r.varint("count") else { return }
-                value &+= delta
-                _ = histogram.record(min(value, maxMicros), count: count)
-            }
-        }
+        forEachPair(bytes) { value, count in _ = histogram.record(value, count: count) }
     }
 
     // MARK: SQL functions

@@ -32,27 +32,16 @@ final class HealingFleet: @unchecked Sendable {
         pki = PKIDirectory(path: dir + "/pki")
         try pki.initialize()
         for id in ids { try pki.issueAgent(id) }
-        let config = dir + "/collector.toml"
-        try """
-            [server]
-            listen = "127.0.0.1:0"
-            ca_file = "\(pki.caCertificate)"
-            cert_file = "\(pki.collectorCertificate)"
-            key_file = "\(pki.collectorKey)"
-            [admin]
-            listen = "127.0.0.1:0"
-            token_sha256 = ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
-            [ingest]
-            agent_events_per_second = 0
-            [store]
-            path = "\(dir)/fleet.sqlite"
-            [remediation]
-            interval = "250ms"
-            redeliver_after = "2s"
-            backoff_initial = "1s"
-            \(remediation)
-            \(rules)
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let config = try CollectorProcessTests.writeConfig(
+            dir, pki: pki, admin: "token_sha256 = [\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"]",
+            extra: """
+                [remediation]
+                interval = "250ms"
+                redeliver_after = "2s"
+                backoff_initial = "1s"
+                \(remediation)
+                \(rules)
+                """)
         collector = try CollectorProcess(arguments: ["run", "--config", config], logPath: dir + "/collector.log")
         ingestPort = try await collector.port(marker: "ingest listening")
         adminPort = try await collector.port(marker: "admin API listening")
@@ -63,33 +52,14 @@ final class HealingFleet: @unchecked Sendable {
     /// Writes the agent's config and starts it; returns its data directory.
     @discardableResult
     func startAgent(_ id: String, actions: String) async throws -> String {
-        let data = dir + "/\(id)"
-        let config = dir + "/\(id).toml"
-        try """
-            agent_id = "\(id)"
-            data_dir = "\(data)"
-            [collector]
-            url = "https://localhost:\(ingestPort)"
-            ca_file = "\(pki.caCertificate)"
-            cert_file = "\(pki.agentCertificate(id))"
-            key_file = "\(pki.agentKey(id))"
-            [wal]
-            sync_interval = "20ms"
-            [shipper]
-            max_linger = "50ms"
-            backoff_max = "1s"
-            [loopback]
-            port = 0
-            [sampler]
-            nvidia_smi = ""
-            \(actions)
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let config = try AgentKillTests.agentConfig(
+            dir, pki: pki, collectorPort: ingestPort, id: id, extra: "[sampler]\nnvidia_smi = \"\"\n" + actions)
         restarts += 1
         let agent = try CollectorProcess(
             arguments: ["run", "--config", config], logPath: dir + "/\(id)-\(restarts).log", product: "fleet-agent")
         agents[id] = agent
         loopbackPorts[id] = try await agent.port(marker: "loopback API listening")
-        return data
+        return dir + "/\(id)"
     }
 
     func kill(_ id: String, _ signal: Int32 = SIGKILL) {

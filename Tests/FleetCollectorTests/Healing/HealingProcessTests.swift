@@ -15,7 +15,9 @@ import Glibc
 /// mutual TLS, rules from collector.toml, actions from agent.toml.
 @Suite("Self-healing with real processes", .serialized)
 struct HealingProcessTests {
-    static let slowAnalysisRule = """
+    /// p95 analyze_ms over 3 s in 2 s windows sets degraded = true; `tail` adds keys (revert, cooldown, …).
+    static func slowAnalysisRule(_ tail: String) -> String {
+        """
         [[rules]]
         name = "slow-analysis"
         metric = "step_analyze_ms"
@@ -27,10 +29,9 @@ struct HealingProcessTests {
         min_sample = 5
         action = "set_flags"
         action_args = { degraded = true }
-        cooldown = "2s"
-        effect_after = "2s"
-        max_ineffective = 2
+        \(tail)
         """
+    }
 
     static func flags(_ path: String) -> [String: Any]? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
@@ -39,22 +40,7 @@ struct HealingProcessTests {
 
     @Test("set_flags writes the flags file; the revert restores it when the condition clears")
     func setFlagsAndRevert() async throws {
-        let rule = """
-            [[rules]]
-            name = "slow-analysis"
-            metric = "step_analyze_ms"
-            statistic = "p95"
-            comparison = ">"
-            threshold = 3000
-            clear_threshold = 2000
-            window = "2s"
-            min_sample = 5
-            action = "set_flags"
-            action_args = { degraded = true }
-            revert_action = "set_flags"
-            revert_args = { degraded = false }
-            cooldown = "1m"
-            """
+        let rule = Self.slowAnalysisRule("revert_action = \"set_flags\"\nrevert_args = { degraded = false }\ncooldown = \"1m\"")
         let fleet = try await HealingFleet(agents: ["pc-1"], rules: rule)
         let data = try await fleet.startAgent("pc-1", actions: "[actions]\nallow = [\"set_flags\"]")
         let flagsFile = data + "/executor-flags.json"
@@ -86,7 +72,7 @@ struct HealingProcessTests {
 
     @Test("effectiveness: a fault degraded mode fixes is effective; one it does not fix is ineffective and escalates")
     func effectiveness() async throws {
-        let fleet = try await HealingFleet(agents: ["pc-fixable", "pc-stubborn"], rules: Self.slowAnalysisRule)
+        let fleet = try await HealingFleet(agents: ["pc-fixable", "pc-stubborn"], rules: Self.slowAnalysisRule("cooldown = \"2s\"\neffect_after = \"2s\"\nmax_ineffective = 2"))
         let fixableData = try await fleet.startAgent("pc-fixable", actions: "[actions]\nallow = [\"set_flags\"]")
         _ = try await fleet.startAgent("pc-stubborn", actions: "[actions]\nallow = [\"set_flags\"]")
         // Simulated executors: pc-fixable obeys the flags file (degraded analysis is fast), pc-stubborn stays slow.

@@ -10,16 +10,17 @@ import Testing
 
 @Suite("fleet-agent and fleet-collector as real processes")
 struct AgentKillTests {
-    static func agentConfig(_ dir: String, pki: PKIDirectory, collectorPort: Int) throws -> String {
-        let path = dir + "/agent.toml"
+    /// An agent.toml for `id` with fast sync and shipping, loopback on port 0; `extra` TOML is appended.
+    static func agentConfig(_ dir: String, pki: PKIDirectory, collectorPort: Int, id: String = "pc-1", extra: String = "") throws -> String {
+        let path = dir + "/\(id).toml"
         try """
-            agent_id = "pc-1"
-            data_dir = "\(dir)/agent-data"
+            agent_id = "\(id)"
+            data_dir = "\(dir)/\(id)"
             [collector]
             url = "https://localhost:\(collectorPort)"
             ca_file = "\(pki.caCertificate)"
-            cert_file = "\(pki.agentCertificate("pc-1"))"
-            key_file = "\(pki.agentKey("pc-1"))"
+            cert_file = "\(pki.agentCertificate(id))"
+            key_file = "\(pki.agentKey(id))"
             [wal]
             sync_interval = "20ms"
             [shipper]
@@ -27,6 +28,7 @@ struct AgentKillTests {
             backoff_max = "1s"
             [loopback]
             port = 0
+            \(extra)
             """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

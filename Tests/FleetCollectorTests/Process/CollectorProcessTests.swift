@@ -11,7 +11,8 @@ import Testing
 
 @Suite("fleet-collector as a real process")
 struct CollectorProcessTests {
-    static func writeConfig(_ dir: String, pki: PKIDirectory) throws -> String {
+    /// A collector.toml on 127.0.0.1 port 0 with the PKI's files; `extra` TOML is appended (later tables and keys).
+    static func writeConfig(_ dir: String, pki: PKIDirectory, admin: String = "", extra: String = "") throws -> String {
         let path = dir + "/collector.toml"
         try """
             [server]
@@ -21,10 +22,12 @@ struct CollectorProcessTests {
             key_file = "\(pki.collectorKey)"
             [admin]
             listen = "127.0.0.1:0"
+            \(admin)
             [ingest]
             agent_events_per_second = 0
             [store]
             path = "\(dir)/fleet.sqlite"
+            \(extra)
             """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
