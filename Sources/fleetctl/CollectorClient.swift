@@ -53,7 +53,7 @@ struct ConnectionOptions: ParsableArguments {
             }
             try table.finish()
         } else if config != nil {
-            throw CleanExit.message("fleetctl: cannot read \(file)")
+            throw ValidationError("--config: cannot read \(file)")
         }
         func pick(_ flag: String?, _ variable: String, _ key: String) -> String? {
             flag ?? env[variable].flatMap { $0.isEmpty ? nil : $0 } ?? fromFile[key]
@@ -150,6 +150,12 @@ func withCollector(_ options: ConnectionOptions, _ body: (CollectorClient) async
     } catch let error as FleetctlError {
         printError(error.description)
         throw error.exitCode
+    } catch let error as ValidationError {
+        printError(error.message)
+        throw ExitStatus.usage
+    } catch let error as ConfigError {
+        printError("\(error)")
+        throw ExitStatus.usage
     }
     do {
         try await body(client)

@@ -147,6 +147,32 @@ struct StatusGoldenTests {
         }
     }
 
+    @Test("fleetctl settings: flags beat the environment, which beats ~/.config/fleet/fleetctl.toml")
+    func settingsPrecedence() async throws {
+        try await TestCollector.with(agents: ["pc-1"]) { test in
+            let home = test.directory + "/home"
+            try FileManager.default.createDirectory(atPath: home + "/.config/fleet", withIntermediateDirectories: true)
+            let good = "https://127.0.0.1:\(test.adminPort)"
+            let dead = "https://127.0.0.1:1"
+            try """
+                collector = "\(dead)"
+                ca_file = "\(test.pki.caCertificate)"
+                token = "test"
+                """.write(toFile: home + "/.config/fleet/fleetctl.toml", atomically: true, encoding: .utf8)
+            // The file alone: its (dead) collector, exit 3.
+            #expect(try await HealingProcessTests.fleetctl(["agents", "--json"], environment: ["HOME": home]).0 == 3)
+            // The environment beats the file (token and CA still from the file).
+            let (code, out, err) = try await HealingProcessTests.fleetctl(["agents", "--json"], environment: ["HOME": home, "FLEET_COLLECTOR": good])
+            #expect(code == 0, "\(err)")
+            #expect(out.contains("\"agents\""))
+            // A flag beats the environment.
+            #expect(try await HealingProcessTests.fleetctl(["agents", "--collector", dead], environment: ["HOME": home, "FLEET_COLLECTOR": good]).0 == 3)
+            // A wrong token is an error (1), not unreachable; no collector at all is a usage error (2).
+            #expect(try await HealingProcessTests.fleetctl(["agents"], environment: ["HOME": home, "FLEET_COLLECTOR": good, "FLEET_TOKEN": "wrong"]).0 == 1)
+            #expect(try await HealingProcessTests.fleetctl(["agents"]).0 == 2)
+        }
+    }
+
     /// Waits for a process off the cooperative pool (the collector under test runs in this process).
     static func wait(_ process: Process) async {
         await withCheckedContinuation { continuation in

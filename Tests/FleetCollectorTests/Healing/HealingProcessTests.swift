@@ -309,12 +309,13 @@ struct HealingProcessTests {
 
     /// Runs fleetctl; returns (exit status, stdout, stderr). Waits on a thread of its own: the
     /// collector under test may be in this process, and its handlers need the cooperative pool.
-    static func fleetctl(_ arguments: [String]) async throws -> (Int32, String, String) {
+    static func fleetctl(_ arguments: [String], environment extra: [String: String] = [:]) async throws -> (Int32, String, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CollectorProcess.binary(named: "fleetctl"))
         process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FLEET_") }
         environment["HOME"] = "/nonexistent"
+        environment.merge(extra) { _, new in new }
         process.environment = environment
         let out = Pipe()
         let err = Pipe()
