@@ -69,9 +69,10 @@ enum AtomicFile {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw WALError("cannot create \(temporary): errno \(errno)") }
         var ok = data.withUnsafeBytes { raw -> Bool in
+            guard let base = raw.baseAddress else { return true }  // nothing to write
             var offset = 0
             while offset < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                let n = Foundation.write(fd, base + offset, raw.count - offset)
                 if n <= 0 { return false }
                 offset += n
             }
