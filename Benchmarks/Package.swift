@@ -24,7 +24,8 @@ let package = Package(
         .target(
             name: "BenchmarkSupport",
             dependencies: [
-                .product(name: "FleetCore", package: "Fleet")
+                .product(name: "FleetCore", package: "Fleet"),
+                .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/BenchmarkSupport",
             swiftSettings: [.enableUpcomingFeature("MemberImportVisibility")]

@@ -48,14 +48,8 @@ enum IngestBenchmark {
         let box = SetupBox<IngestFixture>()
         Benchmark(
             name,
-            configuration: .init(
-                metrics: metrics,
-                units: Dictionary(uniqueKeysWithValues: metrics.map { ($0, BenchmarkUnits.count) }),
-                warmupIterations: warmupRounds,
-                scalingFactor: .one,
-                maxDuration: .seconds(150),
-                maxIterations: measuredRounds
-            )
+            configuration: .counts(
+                metrics, warmupIterations: warmupRounds, maxIterations: measuredRounds, maxDuration: .seconds(150))
         ) { benchmark, fixture in
             let measuredRound = benchmark.currentIteration >= warmupRounds
             let round = try await fixture.run(round: benchmark.currentIteration, measuredRound: measuredRound)

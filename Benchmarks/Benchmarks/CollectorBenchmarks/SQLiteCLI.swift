@@ -52,18 +52,7 @@ enum SQLiteCLI {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
-        let clock = ContinuousClock()
-        let start = clock.now
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
-        let elapsed = start.duration(to: clock.now)
+        let (status, elapsed) = try await ChildProcess.run(process)
 
         let printed = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: outputFile))) ?? Data(), as: UTF8.self)
         let complaints = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: errorFile))) ?? Data(), as: UTF8.self)

@@ -64,13 +64,7 @@ let benchmarks: @Sendable () -> Void = {
     let sizeMetrics = CompressionReport.Metric.all(includingCLI: ZstdCLI.isAvailable)
     Benchmark(
         "Wire sizes zstd-3: Fleet vs zstd CLI, dictionary vs none",
-        configuration: .init(
-            metrics: sizeMetrics,
-            units: Dictionary(uniqueKeysWithValues: sizeMetrics.map { ($0, BenchmarkUnits.count) }),
-            warmupIterations: 0,
-            scalingFactor: .one,
-            maxIterations: 1
-        )
+        configuration: .counts(sizeMetrics)
     ) { benchmark, report in
         report.record(in: benchmark)
     } setup: {
