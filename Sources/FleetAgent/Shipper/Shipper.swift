@@ -107,6 +107,8 @@ public final class Shipper: Service, Sendable {
     func nextBatch(liveFirst: inout Bool) -> [Batch.Record] {
         let stats = wal.stats
         let backlog = stats.backlogEvents
+        // Nothing waiting: no file to read.
+        if backlog == 0 { return [] }
         defer { liveFirst.toggle() }
         if liveFirst && backlog > UInt64(settings.maxEvents) {
             let from = stats.nextSequence > UInt64(settings.maxEvents) ? stats.nextSequence - UInt64(settings.maxEvents) : 1

@@ -55,8 +55,9 @@ enum WALRecord {
         var size: Int
     }
 
-    /// Decodes the frame at `offset`, or nil if the bytes there are not an intact frame.
-    static func frame(in raw: UnsafeRawBufferPointer, at offset: Int) -> Frame? {
+    /// An intact frame's sequence and size, checked (length bounds and CRC) but not decoded:
+    /// what a reader needs to skip records it will not send.
+    static func header(in raw: UnsafeRawBufferPointer, at offset: Int) -> (sequence: UInt64, size: Int)? {
         guard offset >= 0, raw.count - offset >= frameHeaderBytes else { return nil }
         var r = ByteReader(raw, start: offset, end: offset + frameHeaderBytes)
         guard let length = try? r.u32("len"), let crc = try? r.u32("crc") else { return nil }
@@ -68,8 +69,17 @@ enum WALRecord {
         let body = UnsafeRawBufferPointer(rebasing: raw[bodyStart..<(bodyStart + bodyLength)])
         guard CRC32C.checksum(body) == crc else { return nil }
         var b = ByteReader(raw, start: bodyStart, end: bodyStart + bodyLength)
-        guard let sequence = try? b.u64("seq"), let code = try? b.u8("kind"), let kind = EventKind(code: code),
-            let ts = try? b.zigzag("ts")
+        guard let sequence = try? b.u64("seq") else { return nil }
+        return (sequence, frameHeaderBytes + bodyLength)
+    }
+
+    /// Decodes the frame at `offset`, or nil if the bytes there are not an intact frame.
+    static func frame(in raw: UnsafeRawBufferPointer, at offset: Int) -> Frame? {
+        guard let (sequence, size) = header(in: raw, at: offset) else { return nil }
+        let bodyStart = offset + frameHeaderBytes
+        let bodyLength = size - frameHeaderBytes
+        var b = ByteReader(raw, start: bodyStart + 8, end: bodyStart + bodyLength)
+        guard let code = try? b.u8("kind"), let kind = EventKind(code: code), let ts = try? b.zigzag("ts")
         else { return nil }
         let timestamp = Timestamp(microsecondsSinceEpoch: ts)
         guard let payload = try? EventBinaryCodec.decodePayload(kind: kind, timestamp: timestamp, from: &b), b.isAtEnd else {

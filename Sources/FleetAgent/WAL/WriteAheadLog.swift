@@ -61,6 +61,9 @@ public final class WriteAheadLog: Sendable {
         var dropped: UInt64 = 0
         var lost: UInt64 = 0
         var dirty = false
+        /// Per segment path: the file offset before which every record is acknowledged, so reads
+        /// start there instead of at the segment's beginning (acknowledgements are never undone).
+        var readStart: [String: Int] = [:]
     }
 
     public let directory: String
@@ -185,6 +188,7 @@ public final class WriteAheadLog: Sendable {
                 s.dropped += oldest.records - s.acked.count(in: oldest.firstSequence...oldest.lastSequence)
             }
             unlink(oldest.path)
+            s.readStart[oldest.path] = nil
             changed = true
         }
         if changed {
@@ -198,27 +202,51 @@ public final class WriteAheadLog: Sendable {
     // MARK: Reading and acknowledging
 
     /// Up to `maxEvents` unacknowledged records with sequence ≥ `from`, in order, at most about `maxBytes` of frames.
+    /// Reads each segment from the end of its acknowledged prefix, and decodes only the records it returns.
     public func read(from: UInt64, maxEvents: Int, maxBytes: Int = 4 << 20) -> [Batch.Record] {
-        let (segments, acked) = state.withLock { ($0.segments, $0.acked) }
+        let (segments, acked, starts) = state.withLock { ($0.segments, $0.acked, $0.readStart) }
         var out: [Batch.Record] = []
         var bytes = 0
+        var advanced: [String: Int] = [:]
         for segment in segments where segment.lastSequence >= from && segment.lastSequence >= segment.firstSequence {
-            guard let data = WALFile.readAll(segment.path) else { continue }
+            if acked.covers(max(from, segment.firstSequence)...segment.lastSequence) { continue }
+            let start = starts[segment.path] ?? WALRecord.headerBytes
+            let fd = Glibc.open(segment.path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            let data = WALFile.read(fd, count: WALFile.size(fd) - start, at: start)
+            close(fd)
             data.withUnsafeBytes { raw in
-                var offset = WALRecord.headerBytes
+                var offset = 0
+                // Still inside the acknowledged prefix: where the next read may start.
+                var prefix = true
                 while offset < raw.count, out.count < maxEvents, bytes < maxBytes {
-                    guard let frame = WALRecord.frame(in: raw, at: offset) else {
+                    guard let header = WALRecord.header(in: raw, at: offset) else {
+                        prefix = false
                         offset += 1  // damaged region found at recovery: resynchronise
                         continue
                     }
-                    offset += frame.size
-                    if frame.sequence >= from && !acked.contains(frame.sequence) {
+                    let isAcked = acked.contains(header.sequence)
+                    if prefix && isAcked {
+                        advanced[segment.path] = start + offset + header.size
+                    } else {
+                        prefix = false
+                    }
+                    if header.sequence >= from && !isAcked, let frame = WALRecord.frame(in: raw, at: offset) {
                         out.append(Batch.Record(sequence: frame.sequence, event: frame.event))
                         bytes += frame.size
                     }
+                    offset += header.size
                 }
             }
             if out.count >= maxEvents || bytes >= maxBytes { break }
+        }
+        if !advanced.isEmpty {
+            state.withLock { s in
+                let live = Set(s.segments.map(\.path))
+                for (path, offset) in advanced where live.contains(path) {
+                    s.readStart[path] = max(s.readStart[path] ?? 0, offset)
+                }
+            }
         }
         return out
     }
@@ -241,6 +269,8 @@ public final class WriteAheadLog: Sendable {
                 }
             }
             s.segments = kept
+            let live = Set(kept.map(\.path))
+            s.readStart = s.readStart.filter { live.contains($0.key) }
             s.acked.removeBelow(s.segments.first?.firstSequence ?? s.nextSequence)
             s.lostRanges.removeBelow(s.segments.first?.firstSequence ?? s.nextSequence)
             try PersistedState(acked: s.acked, lostRanges: s.lostRanges, dropped: s.dropped, lost: s.lost, nextSequence: s.nextSequence)
