@@ -36,6 +36,12 @@ enum HistogramBlob {
         return (micros >> shift) << shift
     }
 
+    /// The highest value of `micros`'s HDR bucket (what HDR's valueAtPercentile reports).
+    static func highestEquivalent(_ micros: UInt64) -> UInt64 {
+        let shift = max(0, (63 - micros.leadingZeroBitCount) - 10)
+        return normalized(micros) + (UInt64(1) << shift) - 1
+    }
+
     /// Ascending (value, count) pairs.
     typealias Pairs = [(value: UInt64, count: UInt64)]
 

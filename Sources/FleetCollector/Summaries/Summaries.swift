@@ -212,16 +212,16 @@ public struct Summaries: Sendable {
         let now = self.now.microsecondsSinceEpoch
         let stuckAfter = settings.stuckAfter.microseconds
         return try await store.read { db in
+            // The partial index of open executions: a scan by start time would read every execution ever run.
             var sql = """
                 SELECT agent_id, execution_id, workflow_id, env_hash, started_at, last_step_at, steps_seen, total_steps
-                FROM executions WHERE status IS NULL
+                FROM executions INDEXED BY executions_open WHERE status IS NULL
                 """
             var arguments: StatementArguments = []
             if let executionID {
                 sql += " AND execution_id = ?"
                 arguments = [executionID]
             }
-            sql += " ORDER BY started_at"
             var history: [String: StepHistory] = [:]
             var result: [RunningExecution] = []
             for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
@@ -243,7 +243,10 @@ public struct Summaries: Sendable {
                         progressPercent: total.flatMap { $0 > 0 ? min(100, Double(done) * 100 / Double($0)) : nil },
                         etaSeconds: eta, stuck: stuck))
             }
-            return result
+            return result.sorted {
+                ($0.startedAt?.microsecondsSinceEpoch ?? .max, $0.agentID, $0.executionID)
+                    < ($1.startedAt?.microsecondsSinceEpoch ?? .max, $1.agentID, $1.executionID)
+            }
         }
     }
 
@@ -285,28 +288,63 @@ extension Duration {
     }
 }
 
-/// Collects durations (ms) into an HDR histogram at microsecond resolution.
+/// Collects durations (ms) at microsecond resolution with HDR precision (three significant
+/// digits). A group starts sparse (value → count), which keeps thousands of small groups (one per
+/// agent) cheap, and turns into a dense HDR histogram once it holds many distinct values.
 struct DurationAccumulator {
-    var histogram = HistogramBlob.empty()
+    private var sparse: [UInt64: UInt64] = [:]
+    private var dense: Histogram<UInt64>?
     var sum = 0.0
     var count = 0
 
+    /// Distinct values kept sparse before switching to the dense histogram.
+    static let denseAfter = 2048
+
     mutating func record(ms: Double) {
         guard let micros = HistogramBlob.micros(ms) else { return }
-        _ = histogram.record(micros)
+        add(micros, count: 1)
         sum += ms
         count += 1
     }
 
+    private mutating func add(_ micros: UInt64, count n: UInt64) {
+        if dense != nil {
+            _ = dense?.record(micros, count: n)
+            return
+        }
+        sparse[HistogramBlob.normalized(micros), default: 0] += n
+        if sparse.count > Self.denseAfter {
+            var histogram = HistogramBlob.empty()
+            for (value, c) in sparse { _ = histogram.record(value, count: c) }
+            dense = histogram
+            sparse = [:]
+        }
+    }
+
     /// Adds a bucket's histogram (``HistogramBlob``) and its sum.
     mutating func merge(encoded: Data, sumMs: Double) {
-        let before = histogram.totalCount
-        HistogramBlob.add(encoded, to: &histogram)
-        count += Int(histogram.totalCount - before)
+        var added: UInt64 = 0
+        HistogramBlob.forEachPair(encoded) { value, n in
+            add(value, count: n)
+            added += n
+        }
+        count += Int(added)
         sum += sumMs
     }
 
-    func percentileMs(_ p: Double) -> Double { Double(histogram.valueAtPercentile(p)) / 1000 }
+    /// The value at `p` percent as HDR reports it: the highest value of the bucket holding that rank.
+    func percentileMs(_ p: Double) -> Double {
+        if let dense { return Double(dense.valueAtPercentile(p)) / 1000 }
+        let total = sparse.values.reduce(0, +)
+        guard total > 0 else { return 0 }
+        let rank = max(1, UInt64((min(p, 100) / 100 * Double(total)).rounded(.up)))
+        var seen: UInt64 = 0
+        for value in sparse.keys.sorted() {
+            seen += sparse[value] ?? 0
+            if seen >= rank { return Double(HistogramBlob.highestEquivalent(value)) / 1000 }
+        }
+        return Double(HistogramBlob.highestEquivalent(sparse.keys.max() ?? 0)) / 1000
+    }
 
     var stats: DurationStats? {
         guard count > 0 else { return nil }
