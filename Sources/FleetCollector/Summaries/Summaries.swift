@@ -308,25 +308,41 @@ struct DurationAccumulator {
     }
 
     private mutating func add(_ micros: UInt64, count n: UInt64) {
-        if dense != nil {
-            _ = dense?.record(micros, count: n)
+        if var histogram = dense {
+            // Moved out and back so the count array is uniquely held and updated in place.
+            dense = nil
+            _ = histogram.record(micros, count: n)
+            dense = histogram
             return
         }
         sparse[HistogramBlob.normalized(micros), default: 0] += n
-        if sparse.count > Self.denseAfter {
-            var histogram = HistogramBlob.empty()
-            for (value, c) in sparse { _ = histogram.record(value, count: c) }
-            dense = histogram
-            sparse = [:]
-        }
+        if sparse.count > Self.denseAfter { densify() }
+    }
+
+    private mutating func densify() {
+        var histogram = HistogramBlob.empty()
+        for (value, c) in sparse { _ = histogram.record(value, count: c) }
+        dense = histogram
+        sparse = [:]
     }
 
     /// Adds a bucket's histogram (``HistogramBlob``) and its sum.
     mutating func merge(encoded: Data, sumMs: Double) {
         var added: UInt64 = 0
-        HistogramBlob.forEachPair(encoded) { value, n in
-            add(value, count: n)
-            added += n
+        // A large blob goes straight to the dense histogram (no dictionary on the way).
+        if dense == nil && sparse.count + encoded.count / 3 > Self.denseAfter { densify() }
+        if var histogram = dense {
+            dense = nil
+            HistogramBlob.forEachPair(encoded) { value, n in
+                _ = histogram.record(value, count: n)
+                added += n
+            }
+            dense = histogram
+        } else {
+            HistogramBlob.forEachPair(encoded) { value, n in
+                add(value, count: n)
+                added += n
+            }
         }
         count += Int(added)
         sum += sumMs
