@@ -25,6 +25,8 @@ public final class IngestPipeline: Service, Sendable {
         var queue: [Pending] = []
         var head = 0
         var accepting = true
+        /// Batches the writer has taken and is merging.
+        var merging = 0
         var queuedCount: Int { queue.count - head }
     }
 
@@ -46,6 +48,9 @@ public final class IngestPipeline: Service, Sendable {
 
     /// Batches waiting for the writer.
     public var queueDepth: Int { state.withLock { $0.queuedCount } }
+
+    /// Batches the writer has taken off the queue and is merging now.
+    public var mergingCount: Int { state.withLock { $0.merging } }
 
     /// Queues a batch and waits until it is committed (or refused).
     public func submit(_ batch: ReceivedBatch) async -> SubmitResult {
@@ -98,9 +103,11 @@ public final class IngestPipeline: Service, Sendable {
                     state.queue.removeAll(keepingCapacity: true)
                     state.head = 0
                 }
+                state.merging = taken.count
                 return taken
             }
             if group.isEmpty { return }
+            defer { state.withLock { $0.merging = 0 } }
             do {
                 let outcomes = try await store.merge(group.map(\.batch))
                 for (pending, outcome) in zip(group, outcomes) {

@@ -36,31 +36,44 @@ struct IngestTests {
             let client = try test.agentClient("pc-1")
             // Hold SQLite's write lock from outside (on a thread of its own): the collector's writer
             // blocks on its first batch.
-            let blocker = try DatabaseQueue(path: test.collector.configuration.store.path)
+            // The collector may be writing itself (startup, rules): wait for the lock rather than fail.
+            var blockerConfiguration = Configuration()
+            blockerConfiguration.busyMode = .timeout(30)
+            let blocker = try DatabaseQueue(path: test.collector.configuration.store.path, configuration: blockerConfiguration)
             let release = Locked(false)
-            let locked = Locked(false)
-            let released = Locked(false)
+            let locked = Locked<Result<Void, any Error>?>(nil)
             Thread.detachNewThread {
-                try? blocker.inDatabase { db in
-                    try db.execute(sql: "BEGIN IMMEDIATE")
-                    locked.withLock { $0 = true }
-                    while !release.withLock({ $0 }) { usleep(10_000) }
-                    try db.execute(sql: "COMMIT")
+                do {
+                    try blocker.inDatabase { db in
+                        try db.execute(sql: "BEGIN IMMEDIATE")
+                        locked.withLock { $0 = .success(()) }
+                        while !release.withLock({ $0 }) { usleep(10_000) }
+                        try db.execute(sql: "COMMIT")
+                    }
+                } catch {
+                    locked.withLock { $0 = $0 ?? .failure(error) }
                 }
-                released.withLock { $0 = true }
             }
-            while !locked.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
-            // Six batches at once: the writer takes one and blocks on the lock, one waits in the queue
-            // of one, and the other four are refused at once.
+            while locked.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+            try locked.withLock { $0 }?.get()
+            // One batch first, until the writer has taken it and blocks on the lock; then five at
+            // once: one waits in the queue of one, and the other four are refused at once.
             let replies = Locked<[Int: TestCollector.Reply]>([:])
             var sends: [Task<Void, any Error>] = []
-            for i in 0..<6 {
+            func send(_ i: Int) {
                 let batch = stepBatch(agentID: "pc-1", UInt64(i * 5 + 1)...UInt64(i * 5 + 5))
                 sends.append(Task {
                     let reply = try await test.send(client, batch)
                     replies.withLock { $0[i] = reply }
                 })
             }
+            send(0)
+            let taken = ContinuousClock.now + .seconds(10)
+            while test.collector.pipeline.mergingCount == 0 && ContinuousClock.now < taken {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(test.collector.pipeline.mergingCount == 1)
+            for i in 1..<6 { send(i) }
             let deadline = ContinuousClock.now + .seconds(6)
             while replies.withLock({ $0.count }) < 4 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             let refused = replies.withLock { Array($0.values) }
