@@ -33,7 +33,29 @@ public final class FleetStore: Sendable {
         try await pool.write { db in
             try db.execute(sql: "DELETE FROM run_buckets; DELETE FROM step_buckets; DELETE FROM step_history;")
             try SummaryBuckets.backfillFromRaw(db)
+            try SummaryBuckets.markAllDays(db)
         }
+    }
+
+    /// Builds the day buckets of every day that is over and whose buckets are
+    /// missing or stale, from its hourly buckets: one short transaction per
+    /// day and dimension, so ingest waits at most for one. A day the merge
+    /// touches meanwhile stays unbuilt (summaries read its hours) and is
+    /// rebuilt on the next pass. Returns the days built.
+    @discardableResult
+    public func compactDays(now: Timestamp) async throws -> Int {
+        let due = try await pool.read { db in try SummaryBuckets.daysToCompact(db, now: now.microsecondsSinceEpoch) }
+        var built = 0
+        for (day, version) in due {
+            for dimension in SummaryBuckets.RunDimension.allCases {
+                try await pool.write { db in try SummaryBuckets.compactRunDay(db, dimension: dimension, day: day) }
+            }
+            for dimension in SummaryBuckets.StepDimension.allCases {
+                try await pool.write { db in try SummaryBuckets.compactStepDay(db, dimension: dimension, day: day) }
+            }
+            if try await pool.write({ db in try SummaryBuckets.markBuilt(db, day: day, version: version) }) { built += 1 }
+        }
+        return built
     }
 
     /// Reads in a snapshot.

@@ -9,11 +9,12 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Keeps the store bounded: raw rows older than `store.raw_retention` are
-/// deleted, in chunks so ingest is never blocked for long. Their counts,
-/// successes and duration histograms live on in the hourly summary buckets
-/// (``SummaryBuckets``, kept by the merge). Runs every `interval` until
-/// graceful shutdown.
+/// Keeps the store bounded and its summaries fast: raw rows older than
+/// `store.raw_retention` are deleted, in chunks so ingest is never blocked
+/// for long (their counts, successes and duration histograms live on in the
+/// hourly summary buckets the merge keeps), and the day buckets of days that
+/// are over are built from their hours (``FleetStore/compactDays(now:)``).
+/// Runs every `interval` until graceful shutdown.
 public struct RetentionService: Service {
     let store: FleetStore
     let retention: Duration
@@ -22,7 +23,7 @@ public struct RetentionService: Service {
     let clock: @Sendable () -> Timestamp
 
     public init(
-        store: FleetStore, retention: Duration, interval: Duration = .seconds(600), logger: Logger,
+        store: FleetStore, retention: Duration, interval: Duration = .seconds(60), logger: Logger,
         clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
         self.store = store
@@ -43,6 +44,12 @@ public struct RetentionService: Service {
                 }
             } catch {
                 logger.error("retention pass failed", metadata: ["error": "\(error)"])
+            }
+            do {
+                let days = try await store.compactDays(now: clock())
+                if days > 0 { logger.info("built day summary buckets", metadata: ["days": "\(days)"]) }
+            } catch {
+                logger.error("building day summary buckets failed", metadata: ["error": "\(error)"])
             }
             try? await gracefulShutdownSafeSleep(interval)
         }

@@ -289,6 +289,9 @@ enum StoreSchema {
                     CREATE INDEX rule_events_by_rule ON rule_events (rule, at);
                     """)
         }
+        migrator.registerMigration("v5: day buckets") { db in
+            try SummaryBuckets.createDayTable(db)
+        }
         return migrator
     }
 }

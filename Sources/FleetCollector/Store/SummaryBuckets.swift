@@ -8,14 +8,22 @@ import GRDB
 /// ragged edges of a window from the raw rows, so a 7-day summary over
 /// millions of steps costs a few thousand bucket rows.
 ///
-/// Buckets come in two spans: an hour (kept for good: they are the long-term
-/// history once raw rows pass retention) and five minutes (kept as long as
-/// the raw rows, for the edges of short windows). A bucket's `start` is in
-/// microseconds since the epoch, a multiple of its span; executions are
-/// bucketed by `finished_at`, steps by their `finished_at`.
+/// The merge writes buckets of two spans: an hour (kept for good: they are
+/// the long-term history once raw rows pass retention) and five minutes
+/// (kept as long as the raw rows, for the edges of short windows). Day
+/// buckets (UTC days, kept for good) are built from the hourly ones once a
+/// day is over (``compactDays(_:now:)``, by the retention service), so that
+/// week-long windows read 7 rows per group instead of 168. The merge marks
+/// every day it touches in `bucket_days` (bumping its `version`); a day's
+/// buckets are read only while `built_version = version`, so a late batch
+/// for a compacted day makes summaries read that day's hours again until it
+/// is rebuilt. A bucket's `start` is in microseconds since the epoch, a
+/// multiple of its span; executions and steps are bucketed by `finished_at`.
 enum SummaryBuckets {
+    static let day: Int64 = 86_400_000_000
     static let hour: Int64 = 3_600_000_000
     static let fiveMinutes: Int64 = 300_000_000
+    /// The spans the merge writes.
     static let spans = [fiveMinutes, hour]
 
     /// What finished executions are grouped by. `key`/`key2` hold the group's
@@ -145,6 +153,90 @@ enum SummaryBuckets {
             ui_histogram = fleet_histogram_merge(ui_histogram, excluded.ui_histogram),
             analyze_histogram = fleet_histogram_merge(analyze_histogram, excluded.analyze_histogram)
         """
+
+    static func createDayTable(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE bucket_days (
+                    start INTEGER PRIMARY KEY,
+                    version INTEGER NOT NULL,
+                    built_version INTEGER
+                )
+                """)
+        try markAllDays(db)
+    }
+
+    /// Marks every day with hourly buckets as changed, so its day buckets are (re)built.
+    static func markAllDays(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO bucket_days (start, version)
+                SELECT DISTINCT \(floorSQL("start", day)), 1 FROM run_buckets WHERE span = \(hour)
+                UNION SELECT DISTINCT \(floorSQL("start", day)), 1 FROM step_buckets WHERE span = \(hour)
+                ON CONFLICT (start) DO UPDATE SET version = version + 1
+                """)
+    }
+
+    /// `expression` rounded down to a multiple of `span`, negative values included.
+    static func floorSQL(_ expression: String, _ span: Int64) -> String {
+        "(\(expression) - ((\(expression) % \(span)) + \(span)) % \(span))"
+    }
+
+    /// Days whose buckets were built from their hours and have not changed since.
+    static func builtDays(_ db: Database, from: Int64, to: Int64) throws -> Set<Int64> {
+        try Set(
+            Int64.fetchAll(
+                db, sql: "SELECT start FROM bucket_days WHERE built_version = version AND start >= ? AND start < ?",
+                arguments: [BucketAccumulator.floor(from, day), to]))
+    }
+
+    /// Days that are over and whose day buckets are missing or stale, oldest first.
+    static func daysToCompact(_ db: Database, now: Int64) throws -> [(start: Int64, version: Int64)] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT start, version FROM bucket_days
+                WHERE (built_version IS NULL OR built_version <> version) AND start <= ? ORDER BY start
+                """, arguments: [now - day]
+        ).map { (start: $0[0], version: $0[1]) }
+    }
+
+    /// Rebuilds one dimension's run buckets of one day from its hours.
+    static func compactRunDay(_ db: Database, dimension: RunDimension, day start: Int64) throws {
+        try db.execute(
+            sql: "DELETE FROM run_buckets WHERE dim = ? AND span = ? AND start = ?",
+            arguments: [dimension.rawValue, day, start])
+        try db.execute(
+            sql: """
+                INSERT INTO run_buckets (dim, span, start, key, key2, runs, successes, duration_sum_ms, duration_histogram)
+                SELECT dim, \(day), \(start), key, key2, sum(runs), sum(successes), sum(duration_sum_ms),
+                       fleet_histogram_union(duration_histogram)
+                FROM run_buckets WHERE dim = ? AND span = ? AND start >= ? AND start < ? GROUP BY key, key2
+                """, arguments: [dimension.rawValue, hour, start, start + day])
+    }
+
+    /// Rebuilds one dimension's step buckets of one day from its hours.
+    static func compactStepDay(_ db: Database, dimension: StepDimension, day start: Int64) throws {
+        try db.execute(
+            sql: "DELETE FROM step_buckets WHERE dim = ? AND span = ? AND start = ?",
+            arguments: [dimension.rawValue, day, start])
+        try db.execute(
+            sql: """
+                INSERT INTO step_buckets (dim, span, start, key, action_type, steps, successes, cache_hits, degraded,
+                                          total_sum_ms, total_histogram, ocr_histogram, ui_histogram, analyze_histogram)
+                SELECT dim, \(day), \(start), key, action_type, sum(steps), sum(successes), sum(cache_hits), sum(degraded),
+                       sum(total_sum_ms), fleet_histogram_union(total_histogram), fleet_histogram_union(ocr_histogram),
+                       fleet_histogram_union(ui_histogram), fleet_histogram_union(analyze_histogram)
+                FROM step_buckets WHERE dim = ? AND span = ? AND start >= ? AND start < ? GROUP BY key, action_type
+                """, arguments: [dimension.rawValue, hour, start, start + day])
+    }
+
+    /// Marks a day's buckets current as of `version`, unless the merge changed the day since.
+    static func markBuilt(_ db: Database, day start: Int64, version: Int64) throws -> Bool {
+        try db.execute(
+            sql: "UPDATE bucket_days SET built_version = version WHERE start = ? AND version = ?", arguments: [start, version])
+        return db.changesCount > 0
+    }
 
     /// Fills empty bucket tables from the raw rows.
     static func backfillFromRaw(_ db: Database) throws {
@@ -370,6 +462,11 @@ struct BucketAccumulator {
         for (key, value) in history {
             try historyStatement.execute(arguments: [key.workflow, key.step, value.steps, value.sum])
         }
+        var days = Set(stepGroups.keys.map { Self.floor($0.start, SummaryBuckets.day) })
+        for target in runs.keys where target.span == SummaryBuckets.hour { days.insert(Self.floor(target.start, SummaryBuckets.day)) }
+        let dayStatement = try db.cachedStatement(
+            sql: "INSERT INTO bucket_days (start, version) VALUES (?, 1) ON CONFLICT (start) DO UPDATE SET version = version + 1")
+        for day in days { try dayStatement.execute(arguments: [day]) }
         stepGroups.removeAll()
         runs.removeAll()
         history.removeAll()

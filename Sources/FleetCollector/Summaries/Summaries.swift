@@ -45,7 +45,7 @@ public struct Summaries: Sendable {
     /// Finished executions in `window`, grouped by `group`, optionally for one workflow. Whole
     /// hours and five-minute slots come from the summary buckets, the edges from raw rows.
     public func runs(by group: RunGrouping, window: SummaryWindow, workflow: String? = nil) async throws -> [RunSummary] {
-        let plan = WindowPlan(window: window, rawHorizon: rawHorizon)
+        let horizon = rawHorizon
         let source = group.bucketSource(workflow: workflow)
         var rawSQL = """
             SELECT \(group.column), status = 'success', coalesce(duration_ms, (finished_at - started_at) / 1000.0)
@@ -60,6 +60,7 @@ public struct Summaries: Sendable {
         if source.key != nil { bucketSQL += " AND key = ?" }
         let bucketQuery = bucketSQL
         let groups = try await store.read { db in
+            let plan = try WindowPlan(window: window, rawHorizon: horizon, db: db)
             var groups: [String: RunAccumulator] = [:]
             for range in plan.raw {
                 var arguments: StatementArguments = [range.lowerBound, range.upperBound]
@@ -128,16 +129,14 @@ public struct Summaries: Sendable {
     public func steps(
         window: SummaryWindow, workflow: String? = nil, agent: String? = nil, combineActions: Bool = false
     ) async throws -> [StepSummary] {
-        var windowPlan = WindowPlan(window: window, rawHorizon: rawHorizon)
-        let source: (dimension: SummaryBuckets.StepDimension, key: String)
+        let horizon = rawHorizon
+        // Both a workflow and an agent: no buckets hold that pair, so raw rows only.
+        let source: (dimension: SummaryBuckets.StepDimension, key: String)?
         switch (workflow, agent) {
         case (nil, nil): source = (.fleet, "")
         case (let workflow?, nil): source = (.workflow, workflow)
         case (nil, let agent?): source = (.agent, agent)
-        case (_?, _?):
-            source = (.fleet, "")
-            windowPlan.buckets = []
-            windowPlan.raw = [window.from.microsecondsSinceEpoch..<max(window.from.microsecondsSinceEpoch, window.to.microsecondsSinceEpoch)]
+        case (_?, _?): source = nil
         }
         var rawSQL = """
             SELECT action_type, success, total_ms, ocr_ms, ui_ms, analyze_ms, cache_hit, degraded
@@ -154,8 +153,12 @@ public struct Summaries: Sendable {
         }
         let rawQuery = rawSQL
         let rawFilters = filters
-        let plan = windowPlan
         return try await store.read { db in
+            var plan = try WindowPlan(window: window, rawHorizon: horizon, db: db)
+            if source == nil {
+                plan.buckets = []
+                plan.raw = [window.from.microsecondsSinceEpoch..<max(window.from.microsecondsSinceEpoch, window.to.microsecondsSinceEpoch)]
+            }
             var groups: [String: StepAccumulator] = [:]
             for range in plan.raw {
                 var arguments: StatementArguments = [range.lowerBound, range.upperBound]
@@ -167,6 +170,7 @@ public struct Summaries: Sendable {
                 }
             }
             for buckets in plan.buckets {
+                guard let source else { break }
                 let cursor = try Row.fetchCursor(
                     db,
                     sql: """

@@ -1,3 +1,4 @@
+import GRDB
 import FleetCore
 
 /// The time range a summary covers: the last hour, 24 hours, 7 days, or any
@@ -60,10 +61,12 @@ public struct SummaryError: Error, Sendable, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// How a window is read: whole hours and whole five-minute slots from the
+/// How a window is read: whole days, hours and five-minute slots from the
 /// summary buckets, the ragged remainder (under five minutes at each end)
-/// from the raw rows. An edge older than the raw retention is widened to
-/// its whole hour, since only hourly buckets remain there.
+/// from the raw rows. A day is read from its day buckets only when they are
+/// built and current (`builtDays`); otherwise from its hours. An edge older
+/// than the raw retention is widened to its whole hour, since only hourly
+/// and daily buckets remain there.
 struct WindowPlan: Equatable {
     struct Buckets: Equatable {
         var span: Int64
@@ -76,9 +79,8 @@ struct WindowPlan: Equatable {
     /// Raw time ranges `from..<to`.
     var raw: [Range<Int64>] = []
 
-    init(window: SummaryWindow, rawHorizon: Int64? = nil) {
+    init(window: SummaryWindow, rawHorizon: Int64? = nil, builtDays: Set<Int64> = []) {
         let hour = SummaryBuckets.hour
-        let five = SummaryBuckets.fiveMinutes
         var from = window.from.microsecondsSinceEpoch
         var to = window.to.microsecondsSinceEpoch
         guard from < to else { return }
@@ -86,27 +88,52 @@ struct WindowPlan: Equatable {
             if from < rawHorizon { from = BucketAccumulator.floor(from, hour) }
             if to < rawHorizon { to = BucketAccumulator.floor(to + hour - 1, hour) }
         }
-        let firstHour = BucketAccumulator.floor(from + hour - 1, hour)
-        let lastHour = BucketAccumulator.floor(to, hour)
-        if firstHour < lastHour {
-            buckets.append(Buckets(span: hour, from: firstHour, to: lastHour))
-            addEdge(from..<firstHour, five)
-            addEdge(lastHour..<to, five)
-        } else {
-            addEdge(from..<to, five)
-        }
+        cover(from..<to, spans: [SummaryBuckets.day, hour, SummaryBuckets.fiveMinutes], builtDays: builtDays)
     }
 
-    private mutating func addEdge(_ range: Range<Int64>, _ five: Int64) {
+    /// The plan for reading now: which days have current day buckets is read from `db`.
+    init(window: SummaryWindow, rawHorizon: Int64?, db: Database) throws {
+        let days = try SummaryBuckets.builtDays(db, from: window.from.microsecondsSinceEpoch, to: window.to.microsecondsSinceEpoch)
+        self.init(window: window, rawHorizon: rawHorizon, builtDays: days)
+    }
+
+    /// Covers `range` with the largest spans first; what no span covers is read raw.
+    private mutating func cover(_ range: Range<Int64>, spans: ArraySlice<Int64>, builtDays: Set<Int64>) {
         guard !range.isEmpty else { return }
-        let first = BucketAccumulator.floor(range.lowerBound + five - 1, five)
-        let last = BucketAccumulator.floor(range.upperBound, five)
-        if first < last {
-            buckets.append(Buckets(span: five, from: first, to: last))
-            if range.lowerBound < first { raw.append(range.lowerBound..<first) }
-            if last < range.upperBound { raw.append(last..<range.upperBound) }
-        } else {
+        guard let span = spans.first else {
             raw.append(range)
+            return
+        }
+        let smaller = spans.dropFirst()
+        let first = BucketAccumulator.floor(range.lowerBound + span - 1, span)
+        let last = BucketAccumulator.floor(range.upperBound, span)
+        guard first < last else {
+            cover(range, spans: smaller, builtDays: builtDays)
+            return
+        }
+        cover(range.lowerBound..<first, spans: smaller, builtDays: builtDays)
+        if span == SummaryBuckets.day {
+            var start = first
+            while start < last {
+                if builtDays.contains(start) {
+                    append(Buckets(span: span, from: start, to: start + span))
+                } else {
+                    cover(start..<start + span, spans: smaller, builtDays: builtDays)
+                }
+                start += span
+            }
+        } else {
+            append(Buckets(span: span, from: first, to: last))
+        }
+        cover(last..<range.upperBound, spans: smaller, builtDays: builtDays)
+    }
+
+    /// Appends, joining a range of the same span that ends where this one starts.
+    private mutating func append(_ b: Buckets) {
+        if let i = buckets.lastIndex(where: { $0.span == b.span }), buckets[i].to == b.from {
+            buckets[i].to = b.to
+        } else {
+            buckets.append(b)
         }
     }
 }

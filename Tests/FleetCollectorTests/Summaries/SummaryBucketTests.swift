@@ -14,11 +14,26 @@ struct SummaryBucketTests {
         for _ in 0..<2_000 {
             let from = base + Int64(rng.next() % 200_000_000_000)
             let to = from + Int64(rng.next() % 400_000_000_000)
-            let plan = WindowPlan(window: SummaryWindow(from: Timestamp(microsecondsSinceEpoch: from), to: Timestamp(microsecondsSinceEpoch: to)))
+            // Some days have current day buckets, others must be read from their hours.
+            let day = SummaryBuckets.day
+            let builtDays = Set(stride(from: BucketAccumulator.floor(from, day), to: to, by: Int(day)).filter { _ in rng.next() % 2 == 0 })
+            let plan = WindowPlan(
+                window: SummaryWindow(from: Timestamp(microsecondsSinceEpoch: from), to: Timestamp(microsecondsSinceEpoch: to)),
+                builtDays: builtDays)
             var pieces: [Range<Int64>] = plan.raw
             for b in plan.buckets {
                 #expect(b.from % b.span == 0 && b.to % b.span == 0)
+                if b.span == day {
+                    #expect(stride(from: b.from, to: b.to, by: Int(day)).allSatisfy { builtDays.contains($0) })
+                } else {
+                    // Hours and five-minute slots never stand in for a whole built day.
+                    #expect(builtDays.allSatisfy { !(b.from <= $0 && $0 + day <= b.to) })
+                }
                 pieces.append(b.from..<b.to)
+            }
+            // Every built day wholly inside the window is read from its day bucket.
+            for d in builtDays where from <= d && d + day <= to {
+                #expect(plan.buckets.contains { $0.span == day && $0.from <= d && d < $0.to })
             }
             pieces.sort { $0.lowerBound < $1.lowerBound }
             var cursor = from
@@ -53,17 +68,22 @@ struct SummaryBucketTests {
     func bucketsMatchEvents() async throws {
         var rng = SplitMix64(seed: 77)
         let hour: Int64 = 3_600_000_000
+        let day = SummaryBuckets.day
         let now = Timestamp.now().microsecondsSinceEpoch
-        let start = now - 30 * hour
+        // 30 hours holding the whole of yesterday (UTC), whose day buckets get built.
+        let start = BucketAccumulator.floor(now, day) - 26 * hour
+        let end = start + 30 * hour
         var runs: [Run] = []
         var steps: [Step] = []
         var batches: [Batch] = []
-        for agent in ["pc-1", "pc-2", "pc-3", "pc-4"] {
+
+        /// Executions of `agent` finishing in `from..<to`, recorded in `runs` and `steps` too.
+        func generate(agent: String, from: Int64, to: Int64) -> [Batch.Record] {
             var records: [Batch.Record] = []
             var seq: UInt64 = 0
-            var t = start + Int64(rng.next() % 600_000_000)
+            var t = from + Int64(rng.next() % 600_000_000)
             var n = 0
-            while t < now - 60_000_000 {
+            while t < to - 60_000_000 {
                 n += 1
                 let workflow = ["invoice", "payroll", "crm"][Int(rng.next() % 3)]
                 let id = "\(agent)-\(n)"
@@ -104,6 +124,11 @@ struct SummaryBucketTests {
                 runs.append(Run(workflow: workflow, agent: agent, finishedAt: t, success: success, durationMs: duration))
                 t += Int64(rng.next() % 240_000_000)
             }
+            return records
+        }
+
+        for agent in ["pc-1", "pc-2", "pc-3", "pc-4"] {
+            let records = generate(agent: agent, from: start, to: end)
             // Out of order and in pieces, with one piece sent twice.
             var pieces: [[Batch.Record]] = stride(from: 0, to: records.count, by: 97).map { Array(records[$0..<min($0 + 97, records.count)]) }
             pieces.reverse()
@@ -116,33 +141,55 @@ struct SummaryBucketTests {
         settings.minSample = 1
         let summaries = Summaries(store: store, settings: settings)
 
-        for round in 0..<40 {
-            let from = start + Int64(rng.next() % UInt64(28 * hour))
-            let to = round % 4 == 0 ? now : from + Int64(rng.next() % UInt64(10 * hour))
-            let window = SummaryWindow(from: Timestamp(microsecondsSinceEpoch: from), to: Timestamp(microsecondsSinceEpoch: to))
-            let inWindow = runs.filter { $0.finishedAt >= from && $0.finishedAt < to }
-            for summary in try await summaries.runs(by: .workflow, window: window) {
-                let expected = inWindow.filter { $0.workflow == summary.key }
-                #expect(summary.runs == expected.count)
-                #expect(summary.successes == expected.filter(\.success).count)
-                #expect(SummaryTests.close(summary.duration?.p95Ms, SummaryTests.percentile(expected.map(\.durationMs), 95)))
-            }
-            #expect(Set(try await summaries.runs(by: .workflow, window: window).map(\.key)) == Set(inWindow.map(\.workflow)))
-            let byAgent = try await summaries.runs(by: .agent, window: window, workflow: "invoice")
-            for summary in byAgent {
-                #expect(summary.runs == inWindow.filter { $0.workflow == "invoice" && $0.agent == summary.key }.count)
-            }
-            let fleet = try await summaries.runs(by: .fleet, window: window).first
-            #expect((fleet?.runs ?? 0) == inWindow.count)
+        func check(rounds: Int, longWindows: Bool = false) async throws {
+            for round in 0..<rounds {
+                let from = start + Int64(rng.next() % UInt64(28 * hour))
+                var to = round % 4 == 0 ? end : from + Int64(rng.next() % UInt64(10 * hour))
+                if longWindows && round % 2 == 1 { to = min(end, from + 24 * hour + Int64(rng.next() % UInt64(6 * hour))) }
+                let window = SummaryWindow(from: Timestamp(microsecondsSinceEpoch: from), to: Timestamp(microsecondsSinceEpoch: to))
+                let inWindow = runs.filter { $0.finishedAt >= from && $0.finishedAt < to }
+                for summary in try await summaries.runs(by: .workflow, window: window) {
+                    let expected = inWindow.filter { $0.workflow == summary.key }
+                    #expect(summary.runs == expected.count)
+                    #expect(summary.successes == expected.filter(\.success).count)
+                    #expect(SummaryTests.close(summary.duration?.p95Ms, SummaryTests.percentile(expected.map(\.durationMs), 95)))
+                }
+                #expect(Set(try await summaries.runs(by: .workflow, window: window).map(\.key)) == Set(inWindow.map(\.workflow)))
+                let byAgent = try await summaries.runs(by: .agent, window: window, workflow: "invoice")
+                for summary in byAgent {
+                    #expect(summary.runs == inWindow.filter { $0.workflow == "invoice" && $0.agent == summary.key }.count)
+                }
+                let fleet = try await summaries.runs(by: .fleet, window: window).first
+                #expect((fleet?.runs ?? 0) == inWindow.count)
 
-            let stepsInWindow = steps.filter { $0.finishedAt >= from && $0.finishedAt < to }
-            for summary in try await summaries.steps(window: window, agent: "pc-2") {
-                let expected = stepsInWindow.filter { $0.agent == "pc-2" && $0.action == summary.key }
-                #expect(summary.steps == expected.count)
-                #expect(SummaryTests.close(summary.duration?.p95Ms, SummaryTests.percentile(expected.map(\.totalMs), 95)))
-                #expect(SummaryTests.close(summary.analyzeP95Ms, SummaryTests.percentile(expected.map(\.analyzeMs), 95)))
-                #expect(SummaryTests.close(summary.duration?.meanMs, expected.map(\.totalMs).reduce(0, +) / Double(expected.count), tolerance: 1e-9))
+                let stepsInWindow = steps.filter { $0.finishedAt >= from && $0.finishedAt < to }
+                for summary in try await summaries.steps(window: window, agent: "pc-2") {
+                    let expected = stepsInWindow.filter { $0.agent == "pc-2" && $0.action == summary.key }
+                    #expect(summary.steps == expected.count)
+                    #expect(SummaryTests.close(summary.duration?.p95Ms, SummaryTests.percentile(expected.map(\.totalMs), 95)))
+                    #expect(SummaryTests.close(summary.analyzeP95Ms, SummaryTests.percentile(expected.map(\.analyzeMs), 95)))
+                    #expect(SummaryTests.close(summary.duration?.meanMs, expected.map(\.totalMs).reduce(0, +) / Double(expected.count), tolerance: 1e-9))
+                }
+                for workflow in [nil, "invoice"] as [String?] {
+                    for summary in try await summaries.steps(window: window, workflow: workflow) {
+                        let expected = stepsInWindow.filter { (workflow == nil || $0.workflow == workflow) && $0.action == summary.key }
+                        #expect(summary.steps == expected.count, "\(workflow ?? "fleet") \(summary.key)")
+                        #expect(SummaryTests.close(summary.duration?.p95Ms, SummaryTests.percentile(expected.map(\.totalMs), 95)))
+                    }
+                }
             }
         }
+
+        // Hours only; then yesterday from its day buckets; then a late batch for yesterday (its day
+        // buckets are stale: read from the hours again); then yesterday rebuilt.
+        try await check(rounds: 15)
+        #expect(try await store.compactDays(now: Timestamp(microsecondsSinceEpoch: now)) == 2)
+        try await check(rounds: 15, longWindows: true)
+        let yesterday = BucketAccumulator.floor(now, day) - day
+        let late = generate(agent: "pc-5", from: yesterday + 3 * hour, to: yesterday + 9 * hour)
+        _ = try await store.merge([ReceivedBatch(batch: Batch(agentID: "pc-5", epoch: WALEpoch(rawValue: 11), records: late))])
+        try await check(rounds: 15, longWindows: true)
+        #expect(try await store.compactDays(now: Timestamp(microsecondsSinceEpoch: now)) == 1)
+        try await check(rounds: 15, longWindows: true)
     }
 }
