@@ -26,7 +26,7 @@ extension RunReport {
 /// raw `sqlite3` bulk insert of the same rows in the same iteration.
 enum IngestBenchmark {
     static let warmupRounds = 1
-    static let measuredRounds = 5
+    static let measuredRounds = 8
 
     /// Events per second acknowledged (so committed) by the collector.
     static let ingestRate = BenchmarkMetric.custom("Ingest (events/s)", polarity: .prefersLarger, useScalingFactor: false)
@@ -60,25 +60,32 @@ enum IngestBenchmark {
             box.keep(try await IngestFixture.make(shape: shape, synchronousFull: synchronousFull))
         } teardown: {
             guard let fixture = box.take() else { return }
+            // Charge the bucket work the rounds left for the next fold.
+            let finalFold = try? await fixture.foldRemaining()
             await fixture.finish()
             let rounds = fixture.measured.withLock { $0 }
-            guard !rounds.isEmpty else { return }
-            let ingest = Figures.median(rounds.map(\.ingestEventsPerSecond))
-            let raw = Figures.median(rounds.map(\.rawRowsPerSecond))
-            let ratio = Figures.median(rounds.map(\.ratio))
+            guard !rounds.isEmpty, let finalFold else { return }
+            let median = Figures.median(rounds.map(\.ingestEventsPerSecond))
+            let events = Double(rounds.map(\.events).reduce(0, +))
+            let ingestSeconds = rounds.map(\.ingest.inSeconds).reduce(0, +) + finalFold.inSeconds
+            let ingest = events / ingestSeconds
+            let raw = events / rounds.map(\.raw.inSeconds).reduce(0, +)
+            let ratio = ingest / raw
             let per = "\(rounds.count) rounds of \(Figures.grouped(Double(shape.eventsPerRound))) events"
             RunReport.add(
                 [
+                    .init(benchmark: name, figure: "ingest, \(per), median round", value: Figures.grouped(median) + " events/s", goal: ""),
                     .init(
-                        benchmark: name, figure: "ingest, \(per)",
+                        benchmark: name,
+                        figure: "ingest sustained: all rounds + folding their bucket deltas (\(Figures.fixed(finalFold.inSeconds, 2)) s)",
                         value: Figures.grouped(ingest) + " events/s",
                         goal: "≥ \(Figures.grouped(goalEventsPerSecond)) events/s: "
                             + Figures.verdict(ingest >= goalEventsPerSecond)),
                     .init(
-                        benchmark: name, figure: "raw sqlite3 .import, same rows, one transaction",
+                        benchmark: name, figure: "raw sqlite3 .import, same rows, one transaction per round",
                         value: Figures.grouped(raw) + " rows/s", goal: ""),
                     .init(
-                        benchmark: name, figure: "ingest / raw",
+                        benchmark: name, figure: "ingest sustained / raw",
                         value: Figures.fixed(ratio * 100, 1) + " %",
                         goal: "≥ \(Figures.grouped(goalRatio * 100)) %: " + Figures.verdict(ratio >= goalRatio)),
                 ])

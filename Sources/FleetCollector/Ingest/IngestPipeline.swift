@@ -8,6 +8,10 @@ import Synchronization
 /// then answers each. A request is answered only after its transaction
 /// committed. The queue is bounded: when full, `submit` answers `.overloaded`
 /// at once (HTTP 503 with Retry-After) instead of letting memory grow.
+///
+/// Between merges, every `foldInterval` or once 200,000 delta rows wait
+/// (summaries read them all), the writer folds the summary bucket deltas
+/// the merges appended (``FleetStore/foldBucketDeltas()``).
 public final class IngestPipeline: Service, Sendable {
     public enum SubmitResult: Sendable {
         case committed(MergeOutcome)
@@ -27,24 +31,30 @@ public final class IngestPipeline: Service, Sendable {
         var accepting = true
         /// Batches the writer has taken and is merging.
         var merging = 0
+        var lastFold = ContinuousClock.now
         var queuedCount: Int { queue.count - head }
     }
 
     let store: FleetStore
     let capacity: Int
     let commitMaxEvents: Int
+    let foldInterval: Duration
     let logger: Logger
     private let state = Mutex(State())
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    public init(store: FleetStore, capacity: Int, commitMaxEvents: Int, logger: Logger) {
+    public init(store: FleetStore, capacity: Int, commitMaxEvents: Int, foldInterval: Duration = .seconds(30), logger: Logger) {
         self.store = store
         self.capacity = capacity
         self.commitMaxEvents = commitMaxEvents
+        self.foldInterval = foldInterval
         self.logger = logger
         (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
+
+    /// Delta rows that trigger a fold before `foldInterval` is up.
+    static let foldRows = 200_000
 
     /// Batches waiting for the writer.
     public var queueDepth: Int { state.withLock { $0.queuedCount } }
@@ -81,6 +91,16 @@ public final class IngestPipeline: Service, Sendable {
         }
         // Anything queued between the last wakeup and finish().
         await drain()
+        await fold()
+    }
+
+    private func fold() async {
+        do {
+            try await store.foldBucketDeltas()
+        } catch {
+            logger.error("folding summary bucket deltas failed", metadata: ["error": "\(error)"])
+        }
+        state.withLock { $0.lastFold = .now }
     }
 
     private func drain() async {
@@ -108,6 +128,9 @@ public final class IngestPipeline: Service, Sendable {
             }
             if group.isEmpty { return }
             defer { state.withLock { $0.merging = 0 } }
+            if store.deltaRowsPending >= Self.foldRows || state.withLock({ $0.lastFold }).duration(to: .now) >= foldInterval {
+                await fold()
+            }
             do {
                 let outcomes = try await store.merge(group.map(\.batch))
                 for (pending, outcome) in zip(group, outcomes) {

@@ -1,5 +1,6 @@
 import FleetCore
 import GRDB
+import Synchronization
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -33,12 +34,13 @@ public struct MergeOutcome: Sendable, Hashable {
 extension FleetStore {
     /// Merges batches in one durable transaction; idempotent on (agent id, epoch, sequence).
     public func merge(_ batches: [ReceivedBatch]) async throws -> [MergeOutcome] {
-        try await pool.write { db in
+        let (outcomes, deltaRows) = try await pool.write { db in
             var merger = try Merger(db: db)
             let outcomes = try batches.map { try merger.merge($0) }
-            try merger.buckets.write(db)
-            return outcomes
+            return (outcomes, try merger.buckets.write(db))
         }
+        pendingDeltaRows.withLock { $0 += deltaRows }
+        return outcomes
     }
 }
 

@@ -1,5 +1,6 @@
 import FleetCore
 import GRDB
+import Synchronization
 
 /// The collector's SQLite database (GRDB `DatabasePool`, WAL mode). One
 /// writer merges batches; any number of readers compute summaries.
@@ -11,6 +12,12 @@ import GRDB
 public final class FleetStore: Sendable {
     let pool: DatabasePool
     public let path: String
+    /// Summary bucket delta rows written by merges since the last fold (an estimate: folds
+    /// by other connections are not seen).
+    let pendingDeltaRows = Mutex(0)
+
+    /// Delta rows waiting to be folded, as far as this store object has seen.
+    public var deltaRowsPending: Int { pendingDeltaRows.withLock { $0 } }
 
     public init(path: String, synchronousFull: Bool = true) throws {
         var configuration = Configuration()
@@ -31,10 +38,23 @@ public final class FleetStore: Sendable {
     /// deleted lose their buckets: do not run it on a store past retention.
     public func rebuildSummaryBuckets() async throws {
         try await pool.write { db in
-            try db.execute(sql: "DELETE FROM run_buckets; DELETE FROM step_buckets; DELETE FROM step_history;")
+            try db.execute(
+                sql: """
+                    DELETE FROM run_buckets; DELETE FROM step_buckets; DELETE FROM step_history;
+                    DELETE FROM run_bucket_deltas; DELETE FROM step_bucket_deltas;
+                    """)
             try SummaryBuckets.backfillFromRaw(db)
             try SummaryBuckets.markAllDays(db)
         }
+    }
+
+    /// Folds the summary bucket deltas the merges appended into the buckets
+    /// (the ingest writer does so every few seconds). Returns the delta rows folded.
+    @discardableResult
+    public func foldBucketDeltas() async throws -> Int {
+        let folded = try await pool.write { db in try SummaryBuckets.foldDeltas(db) }
+        pendingDeltaRows.withLock { $0 = 0 }
+        return folded
     }
 
     /// Builds the day buckets of every day that is over and whose buckets are
@@ -44,6 +64,7 @@ public final class FleetStore: Sendable {
     /// rebuilt on the next pass. Returns the days built.
     @discardableResult
     public func compactDays(now: Timestamp) async throws -> Int {
+        try await foldBucketDeltas()
         let due = try await pool.read { db in try SummaryBuckets.daysToCompact(db, now: now.microsecondsSinceEpoch) }
         var built = 0
         for (day, version) in due {

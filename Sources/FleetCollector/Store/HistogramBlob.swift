@@ -83,6 +83,81 @@ enum HistogramBlob {
         return result
     }
 
+    /// The position of a normalised value among HDR buckets: values below 2,048 are their own
+    /// bucket, then 1,024 buckets per power of two.
+    static func bucketIndex(_ normalized: UInt64) -> Int {
+        guard normalized >= 2048 else { return Int(normalized) }
+        let shift = (63 - normalized.leadingZeroBitCount) - 10
+        return 2048 + (shift - 1) * 1024 + Int(normalized >> shift) - 1024
+    }
+
+    /// The normalised value of bucket `index` (inverse of ``bucketIndex(_:)``).
+    static func bucketValue(_ index: Int) -> UInt64 {
+        guard index >= 2048 else { return UInt64(index) }
+        let shift = (index - 2048) / 1024 + 1
+        return UInt64((index - 2048) % 1024 + 1024) << shift
+    }
+
+    /// Buckets up to `maxMicros`.
+    static let bucketCount = bucketIndex(normalized(maxMicros)) + 1
+
+    /// Merges many ascending pair lists. Few lists, or few pairs spread over a wide range of
+    /// buckets, merge pairwise; many pairs are counted into `scratch` (one slot per HDR bucket,
+    /// all zero on entry and on return) and read back in order, so a bucket fed by hundreds of
+    /// groups costs one pass over their pairs and one over the range they span.
+    static func mergeAll(_ lists: [Pairs], scratch: inout [UInt64]) -> Pairs {
+        switch lists.count {
+        case 0: return []
+        case 1: return lists[0]
+        case 2: return merge(lists[0], lists[1])
+        default: break
+        }
+        var total = 0
+        var lowest = UInt64.max
+        var highest: UInt64 = 0
+        for list in lists {
+            guard let first = list.first, let last = list.last else { continue }
+            total += list.count
+            lowest = min(lowest, first.value)
+            highest = max(highest, last.value)
+        }
+        guard total > 0 else { return [] }
+        let span = bucketIndex(normalized(min(highest, maxMicros))) - bucketIndex(normalized(min(lowest, maxMicros)))
+        if total * 4 < span {
+            var lists = lists
+            while lists.count > 1 {
+                var next: [Pairs] = []
+                next.reserveCapacity((lists.count + 1) / 2)
+                var i = 0
+                while i + 1 < lists.count {
+                    next.append(merge(lists[i], lists[i + 1]))
+                    i += 2
+                }
+                if i < lists.count { next.append(lists[i]) }
+                lists = next
+            }
+            return lists[0]
+        }
+        if scratch.count < bucketCount { scratch = [UInt64](repeating: 0, count: bucketCount) }
+        var low = Int.max
+        var high = -1
+        for list in lists {
+            for pair in list {
+                let i = min(bucketIndex(normalized(pair.value)), bucketCount - 1)
+                scratch[i] &+= pair.count
+                low = min(low, i)
+                high = max(high, i)
+            }
+        }
+        guard low <= high else { return [] }
+        var result: Pairs = []
+        for i in low...high where scratch[i] != 0 {
+            result.append((bucketValue(i), scratch[i]))
+            scratch[i] = 0
+        }
+        return result
+    }
+
     static func encode(_ pairs: Pairs) -> Data {
         var w = ByteWriter(capacity: pairs.count * 3)
         var previous: UInt64 = 0
@@ -161,12 +236,17 @@ enum HistogramBlob {
         func finalize() throws -> (any DatabaseValueConvertible)? { encode(pairs(ofMicros: values)) }
     }
 
+    /// Gathers the blobs' pairs and merges them once at the end (merging each blob into a running
+    /// total is quadratic for a bucket with hundreds of deltas).
     struct UnionAggregate: DatabaseAggregate {
-        var pairs: Pairs = []
+        var lists: [Pairs] = []
         init() {}
         mutating func step(_ dbValues: [DatabaseValue]) throws {
-            if let blob = Data.fromDatabaseValue(dbValues[0]) { pairs = merge(pairs, decode(blob)) }
+            if let blob = Data.fromDatabaseValue(dbValues[0]), !blob.isEmpty { lists.append(decode(blob)) }
         }
-        func finalize() throws -> (any DatabaseValueConvertible)? { encode(pairs) }
+        func finalize() throws -> (any DatabaseValueConvertible)? {
+            var scratch: [UInt64] = []
+            return encode(mergeAll(lists, scratch: &scratch))
+        }
     }
 }

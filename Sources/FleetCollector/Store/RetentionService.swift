@@ -77,6 +77,8 @@ public struct RetentionService: Service {
         let hour = SummaryBuckets.hour
         let cutoff = (clock().microsecondsSinceEpoch - retention.microseconds) / hour * hour
         var report = Report()
+        // Deltas of hours about to lose their raw rows and five-minute buckets go to the hourly buckets first.
+        try await store.foldBucketDeltas()
         while true {
             let n = try await store.pool.write { db in
                 try db.execute(

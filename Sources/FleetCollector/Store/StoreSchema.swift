@@ -292,6 +292,9 @@ enum StoreSchema {
         migrator.registerMigration("v5: day buckets") { db in
             try SummaryBuckets.createDayTable(db)
         }
+        migrator.registerMigration("v6: summary bucket deltas") { db in
+            try SummaryBuckets.createDeltaTables(db)
+        }
         return migrator
     }
 }

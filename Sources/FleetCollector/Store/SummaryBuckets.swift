@@ -19,6 +19,13 @@ import GRDB
 /// for a compacted day makes summaries read that day's hours again until it
 /// is rebuilt. A bucket's `start` is in microseconds since the epoch, a
 /// multiple of its span; executions and steps are bucketed by `finished_at`.
+///
+/// The merge does not rewrite bucket rows: each transaction appends its
+/// share to `run_bucket_deltas` / `step_bucket_deltas` (small rows, no
+/// read-modify-write of the hour's growing histograms), and the ingest
+/// writer folds the deltas into `run_buckets` / `step_buckets` every few
+/// seconds (``foldDeltas(_:)``). Summaries read both tables, so a fold never
+/// changes a number.
 enum SummaryBuckets {
     static let day: Int64 = 86_400_000_000
     static let hour: Int64 = 3_600_000_000
@@ -123,10 +130,9 @@ enum SummaryBuckets {
                 """)
     }
 
-    static let runUpsert = """
-        INSERT INTO run_buckets (dim, span, start, key, key2, runs, successes, duration_sum_ms, duration_histogram)
+    static let runDeltaInsert = """
+        INSERT INTO run_bucket_deltas (dim, span, start, key, key2, runs, successes, duration_sum_ms, duration_histogram)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-        \(runOnConflict)
         """
 
     static let runOnConflict = """
@@ -136,11 +142,10 @@ enum SummaryBuckets {
             duration_histogram = fleet_histogram_merge(duration_histogram, excluded.duration_histogram)
         """
 
-    static let stepUpsert = """
-        INSERT INTO step_buckets (dim, span, start, key, action_type, steps, successes, cache_hits, degraded,
-                                  total_sum_ms, total_histogram, ocr_histogram, ui_histogram, analyze_histogram)
+    static let stepDeltaInsert = """
+        INSERT INTO step_bucket_deltas (dim, span, start, key, action_type, steps, successes, cache_hits, degraded,
+                                        total_sum_ms, total_histogram, ocr_histogram, ui_histogram, analyze_histogram)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        \(stepOnConflict)
         """
 
     static let stepOnConflict = """
@@ -175,6 +180,68 @@ enum SummaryBuckets {
                 UNION SELECT DISTINCT \(floorSQL("start", day)), 1 FROM step_buckets WHERE span = \(hour)
                 ON CONFLICT (start) DO UPDATE SET version = version + 1
                 """)
+    }
+
+    static func createDeltaTables(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE run_bucket_deltas (
+                    dim TEXT NOT NULL,
+                    span INTEGER NOT NULL,
+                    start INTEGER NOT NULL,
+                    key TEXT NOT NULL,
+                    key2 TEXT NOT NULL,
+                    runs INTEGER NOT NULL,
+                    successes INTEGER NOT NULL,
+                    duration_sum_ms REAL NOT NULL,
+                    duration_histogram BLOB NOT NULL
+                );
+                CREATE INDEX run_bucket_deltas_by_bucket ON run_bucket_deltas (dim, span, start, key, key2);
+
+                CREATE TABLE step_bucket_deltas (
+                    dim TEXT NOT NULL,
+                    span INTEGER NOT NULL,
+                    start INTEGER NOT NULL,
+                    key TEXT NOT NULL,
+                    action_type TEXT NOT NULL,
+                    steps INTEGER NOT NULL,
+                    successes INTEGER NOT NULL,
+                    cache_hits INTEGER NOT NULL,
+                    degraded INTEGER NOT NULL,
+                    total_sum_ms REAL NOT NULL,
+                    total_histogram BLOB NOT NULL,
+                    ocr_histogram BLOB NOT NULL,
+                    ui_histogram BLOB NOT NULL,
+                    analyze_histogram BLOB NOT NULL
+                );
+                CREATE INDEX step_bucket_deltas_by_bucket ON step_bucket_deltas (dim, span, start, key, action_type);
+                """)
+    }
+
+    /// Folds every delta row into its bucket (one upsert per bucket) and empties the delta
+    /// tables. Returns the delta rows folded.
+    @discardableResult
+    static func foldDeltas(_ db: Database) throws -> Int {
+        let pending = try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM run_bucket_deltas) + (SELECT count(*) FROM step_bucket_deltas)") ?? 0
+        guard pending > 0 else { return 0 }
+        try db.execute(
+            sql: """
+                INSERT INTO run_buckets (dim, span, start, key, key2, runs, successes, duration_sum_ms, duration_histogram)
+                SELECT dim, span, start, key, key2, sum(runs), sum(successes), sum(duration_sum_ms),
+                       fleet_histogram_union(duration_histogram)
+                FROM run_bucket_deltas WHERE true GROUP BY dim, span, start, key, key2
+                \(runOnConflict);
+                DELETE FROM run_bucket_deltas;
+                INSERT INTO step_buckets (dim, span, start, key, action_type, steps, successes, cache_hits, degraded,
+                                          total_sum_ms, total_histogram, ocr_histogram, ui_histogram, analyze_histogram)
+                SELECT dim, span, start, key, action_type, sum(steps), sum(successes), sum(cache_hits), sum(degraded),
+                       sum(total_sum_ms), fleet_histogram_union(total_histogram), fleet_histogram_union(ocr_histogram),
+                       fleet_histogram_union(ui_histogram), fleet_histogram_union(analyze_histogram)
+                FROM step_bucket_deltas WHERE true GROUP BY dim, span, start, key, action_type
+                \(stepOnConflict);
+                DELETE FROM step_bucket_deltas;
+                """)
+        return pending
     }
 
     /// `expression` rounded down to a multiple of `span`, negative values included.
@@ -307,12 +374,16 @@ enum SummaryBuckets {
         var deleted = db.changesCount
         try db.execute(sql: "DELETE FROM step_buckets WHERE span = ? AND start < ?", arguments: [fiveMinutes, cutoff])
         deleted += db.changesCount
+        for table in ["run_bucket_deltas", "step_bucket_deltas"] {
+            try db.execute(sql: "DELETE FROM \(table) WHERE span = ? AND start < ?", arguments: [fiveMinutes, cutoff])
+            deleted += db.changesCount
+        }
         return deleted
     }
 }
 
 /// The bucket updates of one merge transaction, gathered in memory and
-/// written once at its end: steps are grouped per (agent, workflow, action,
+/// written once at its end, as delta rows: steps are grouped per (agent, workflow, action,
 /// five minutes) as they arrive, and every group then feeds each dimension
 /// and span.
 struct BucketAccumulator {
@@ -349,10 +420,12 @@ struct BucketAccumulator {
         var cacheHits = 0
         var degraded = 0
         var totalSum = 0.0
-        var total: HistogramBlob.Pairs = []
-        var ocr: HistogramBlob.Pairs = []
-        var ui: HistogramBlob.Pairs = []
-        var analyze: HistogramBlob.Pairs = []
+        /// The groups' pair lists, merged once when written (``HistogramBlob/mergeAll(_:)``): merging
+        /// each group into a running total made wide targets (the fleet's hour) quadratic.
+        var total: [HistogramBlob.Pairs] = []
+        var ocr: [HistogramBlob.Pairs] = []
+        var ui: [HistogramBlob.Pairs] = []
+        var analyze: [HistogramBlob.Pairs] = []
     }
 
     struct RunTarget: Hashable {
@@ -416,8 +489,9 @@ struct BucketAccumulator {
         return (t % span < 0 ? q - 1 : q) * span
     }
 
-    /// Writes everything gathered and empties the accumulator.
-    mutating func write(_ db: Database) throws {
+    /// Writes everything gathered and empties the accumulator. Returns the delta rows written.
+    @discardableResult
+    mutating func write(_ db: Database) throws -> Int {
         var steps: [StepTarget: StepTotals] = [:]
         for (group, values) in stepGroups {
             let total = HistogramBlob.pairs(ofMicros: values.total)
@@ -438,15 +512,18 @@ struct BucketAccumulator {
                 }
             }
         }
-        let stepStatement = try db.cachedStatement(sql: SummaryBuckets.stepUpsert)
+        var scratch: [UInt64] = []
+        let stepStatement = try db.cachedStatement(sql: SummaryBuckets.stepDeltaInsert)
         for (t, v) in steps {
             try stepStatement.execute(arguments: [
                 t.dim.rawValue, t.span, t.start, t.key, t.action, v.steps, v.successes, v.cacheHits, v.degraded, v.totalSum,
-                HistogramBlob.encode(v.total), HistogramBlob.encode(v.ocr), HistogramBlob.encode(v.ui),
-                HistogramBlob.encode(v.analyze),
+                HistogramBlob.encode(HistogramBlob.mergeAll(v.total, scratch: &scratch)),
+                HistogramBlob.encode(HistogramBlob.mergeAll(v.ocr, scratch: &scratch)),
+                HistogramBlob.encode(HistogramBlob.mergeAll(v.ui, scratch: &scratch)),
+                HistogramBlob.encode(HistogramBlob.mergeAll(v.analyze, scratch: &scratch)),
             ])
         }
-        let runStatement = try db.cachedStatement(sql: SummaryBuckets.runUpsert)
+        let runStatement = try db.cachedStatement(sql: SummaryBuckets.runDeltaInsert)
         for (t, v) in runs {
             try runStatement.execute(arguments: [
                 t.dim.rawValue, t.span, t.start, t.key, t.key2, v.runs, v.successes, v.durationSum,
@@ -467,9 +544,11 @@ struct BucketAccumulator {
         let dayStatement = try db.cachedStatement(
             sql: "INSERT INTO bucket_days (start, version) VALUES (?, 1) ON CONFLICT (start) DO UPDATE SET version = version + 1")
         for day in days { try dayStatement.execute(arguments: [day]) }
+        let rows = steps.count + runs.count
         stepGroups.removeAll()
         runs.removeAll()
         history.removeAll()
+        return rows
     }
 }
 
@@ -497,9 +576,9 @@ extension BucketAccumulator.StepTotals {
         cacheHits += v.cacheHits
         degraded += v.degraded
         totalSum += v.totalSum
-        self.total = HistogramBlob.merge(self.total, total)
-        self.ocr = HistogramBlob.merge(self.ocr, ocr)
-        self.ui = HistogramBlob.merge(self.ui, ui)
-        self.analyze = HistogramBlob.merge(self.analyze, analyze)
+        if !total.isEmpty { self.total.append(total) }
+        if !ocr.isEmpty { self.ocr.append(ocr) }
+        if !ui.isEmpty { self.ui.append(ui) }
+        if !analyze.isEmpty { self.analyze.append(analyze) }
     }
 }

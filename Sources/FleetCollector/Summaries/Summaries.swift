@@ -53,12 +53,14 @@ public struct Summaries: Sendable {
             """
         if workflow != nil { rawSQL += " AND workflow_id = ?" }
         let rawQuery = rawSQL
-        var bucketSQL = """
-            SELECT \(source.column), runs, successes, duration_sum_ms, duration_histogram FROM run_buckets
-            WHERE dim = ? AND span = ? AND start >= ? AND start < ?
+        // Folded buckets and the deltas not folded yet.
+        var bucketFilter = "WHERE dim = ? AND span = ? AND start >= ? AND start < ?"
+        if source.key != nil { bucketFilter += " AND key = ?" }
+        let bucketColumns = "SELECT \(source.column), runs, successes, duration_sum_ms, duration_histogram"
+        let bucketQuery = """
+            \(bucketColumns) FROM run_buckets \(bucketFilter)
+            UNION ALL \(bucketColumns) FROM run_bucket_deltas \(bucketFilter)
             """
-        if source.key != nil { bucketSQL += " AND key = ?" }
-        let bucketQuery = bucketSQL
         let groups = try await store.read { db in
             let plan = try WindowPlan(window: window, rawHorizon: horizon, db: db)
             var groups: [String: RunAccumulator] = [:]
@@ -74,6 +76,7 @@ public struct Summaries: Sendable {
             for buckets in plan.buckets {
                 var arguments: StatementArguments = [source.dimension.rawValue, buckets.span, buckets.from, buckets.to]
                 if let key = source.key { _ = arguments.append(contentsOf: [key]) }
+                _ = arguments.append(contentsOf: arguments)
                 let rows = try Row.fetchCursor(db, sql: bucketQuery, arguments: arguments)
                 while let row = try rows.next() {
                     groups[Self.label(row[0]), default: RunAccumulator()].add(bucket: row)
@@ -171,14 +174,16 @@ public struct Summaries: Sendable {
             }
             for buckets in plan.buckets {
                 guard let source else { break }
+                let columns = """
+                    SELECT action_type, steps, successes, cache_hits, degraded, total_sum_ms, total_histogram, ocr_histogram,
+                           ui_histogram, analyze_histogram
+                    """
+                let filter = "WHERE dim = ? AND key = ? AND span = ? AND start >= ? AND start < ?"
+                let arguments: StatementArguments = [source.dimension.rawValue, source.key, buckets.span, buckets.from, buckets.to]
+                // Folded buckets and the deltas not folded yet.
                 let cursor = try Row.fetchCursor(
-                    db,
-                    sql: """
-                        SELECT action_type, steps, successes, cache_hits, degraded, total_sum_ms, total_histogram, ocr_histogram,
-                               ui_histogram, analyze_histogram
-                        FROM step_buckets WHERE dim = ? AND key = ? AND span = ? AND start >= ? AND start < ?
-                        """,
-                    arguments: [source.dimension.rawValue, source.key, buckets.span, buckets.from, buckets.to])
+                    db, sql: "\(columns) FROM step_buckets \(filter) UNION ALL \(columns) FROM step_bucket_deltas \(filter)",
+                    arguments: arguments + arguments)
                 while let row = try cursor.next() {
                     let key: String = combineActions ? "all" : row[0]
                     groups[key, default: StepAccumulator()].add(bucket: row)

@@ -1,6 +1,7 @@
 @testable import FleetCollector
 import FleetCore
 import FleetTestSupport
+import GRDB
 import Testing
 
 /// The summary buckets against the events they came from: any window, any
@@ -182,8 +183,16 @@ struct SummaryBucketTests {
 
         // Hours only; then yesterday from its day buckets; then a late batch for yesterday (its day
         // buckets are stale: read from the hours again); then yesterday rebuilt.
+        func deltaRows() async throws -> Int {
+            try await store.read { db in
+                try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM run_bucket_deltas) + (SELECT count(*) FROM step_bucket_deltas)") ?? -1
+            }
+        }
+        // Nothing folded yet: the merges' deltas alone.
+        #expect(try await deltaRows() > 0)
         try await check(rounds: 15)
         #expect(try await store.compactDays(now: Timestamp(microsecondsSinceEpoch: now)) == 2)
+        #expect(try await deltaRows() == 0)
         try await check(rounds: 15, longWindows: true)
         let yesterday = BucketAccumulator.floor(now, day) - day
         let late = generate(agent: "pc-5", from: yesterday + 3 * hour, to: yesterday + 9 * hour)
