@@ -4,8 +4,11 @@ import ServiceLifecycle
 
 /// The WAL's single writer: takes what the ``Recorder`` queued, appends it
 /// (assigning sequence numbers), and syncs with group commit — fdatasync at
-/// most every `syncInterval`, at once when a `recordDurably` caller waits,
-/// or after every append with `syncInterval == nil` (`wal.sync_interval = "always"`).
+/// most every `syncInterval`, or after every append with `syncInterval == nil`
+/// (`wal.sync_interval = "always"`). A `recordDurably` caller (the loopback
+/// API answers only then) waits for the group commit its events join: at
+/// most `syncInterval` after the previous sync, so concurrent callers share
+/// one fdatasync.
 /// On graceful shutdown it stops the recorder, writes and syncs what is queued, and returns.
 public struct WALWriter: Service {
     let wal: WriteAheadLog

@@ -83,38 +83,33 @@ enum SummaryBuckets {
         }
     }
 
+    /// The columns of a run bucket and of its deltas. Part of migrations v3 and v6: change
+    /// them only with a new migration.
+    static let runColumns = """
+        dim TEXT NOT NULL, span INTEGER NOT NULL, start INTEGER NOT NULL, key TEXT NOT NULL, key2 TEXT NOT NULL,
+        runs INTEGER NOT NULL, successes INTEGER NOT NULL, duration_sum_ms REAL NOT NULL,
+        duration_histogram BLOB NOT NULL
+        """
+
+    /// The columns of a step bucket and of its deltas (migrations v3 and v6, as above).
+    static let stepColumns = """
+        dim TEXT NOT NULL, span INTEGER NOT NULL, start INTEGER NOT NULL, key TEXT NOT NULL,
+        action_type TEXT NOT NULL, steps INTEGER NOT NULL, successes INTEGER NOT NULL, cache_hits INTEGER NOT NULL,
+        degraded INTEGER NOT NULL, total_sum_ms REAL NOT NULL, total_histogram BLOB NOT NULL,
+        ocr_histogram BLOB NOT NULL, ui_histogram BLOB NOT NULL, analyze_histogram BLOB NOT NULL
+        """
+
     static func createTables(_ db: Database) throws {
         try db.execute(
             sql: """
                 CREATE TABLE run_buckets (
-                    dim TEXT NOT NULL,
-                    span INTEGER NOT NULL,
-                    start INTEGER NOT NULL,
-                    key TEXT NOT NULL,
-                    key2 TEXT NOT NULL,
-                    runs INTEGER NOT NULL,
-                    successes INTEGER NOT NULL,
-                    duration_sum_ms REAL NOT NULL,
-                    duration_histogram BLOB NOT NULL,
+                    \(runColumns),
                     PRIMARY KEY (dim, span, start, key, key2)
                 ) WITHOUT ROWID;
                 CREATE INDEX run_buckets_by_key ON run_buckets (dim, key, span, start);
 
                 CREATE TABLE step_buckets (
-                    dim TEXT NOT NULL,
-                    span INTEGER NOT NULL,
-                    start INTEGER NOT NULL,
-                    key TEXT NOT NULL,
-                    action_type TEXT NOT NULL,
-                    steps INTEGER NOT NULL,
-                    successes INTEGER NOT NULL,
-                    cache_hits INTEGER NOT NULL,
-                    degraded INTEGER NOT NULL,
-                    total_sum_ms REAL NOT NULL,
-                    total_histogram BLOB NOT NULL,
-                    ocr_histogram BLOB NOT NULL,
-                    ui_histogram BLOB NOT NULL,
-                    analyze_histogram BLOB NOT NULL,
+                    \(stepColumns),
                     PRIMARY KEY (dim, span, start, key, action_type)
                 ) WITHOUT ROWID;
                 CREATE INDEX step_buckets_by_key ON step_buckets (dim, key, span, start);
@@ -186,33 +181,12 @@ enum SummaryBuckets {
         try db.execute(
             sql: """
                 CREATE TABLE run_bucket_deltas (
-                    dim TEXT NOT NULL,
-                    span INTEGER NOT NULL,
-                    start INTEGER NOT NULL,
-                    key TEXT NOT NULL,
-                    key2 TEXT NOT NULL,
-                    runs INTEGER NOT NULL,
-                    successes INTEGER NOT NULL,
-                    duration_sum_ms REAL NOT NULL,
-                    duration_histogram BLOB NOT NULL
+                    \(runColumns)
                 );
                 CREATE INDEX run_bucket_deltas_by_bucket ON run_bucket_deltas (dim, span, start, key, key2);
 
                 CREATE TABLE step_bucket_deltas (
-                    dim TEXT NOT NULL,
-                    span INTEGER NOT NULL,
-                    start INTEGER NOT NULL,
-                    key TEXT NOT NULL,
-                    action_type TEXT NOT NULL,
-                    steps INTEGER NOT NULL,
-                    successes INTEGER NOT NULL,
-                    cache_hits INTEGER NOT NULL,
-                    degraded INTEGER NOT NULL,
-                    total_sum_ms REAL NOT NULL,
-                    total_histogram BLOB NOT NULL,
-                    ocr_histogram BLOB NOT NULL,
-                    ui_histogram BLOB NOT NULL,
-                    analyze_histogram BLOB NOT NULL
+                    \(stepColumns)
                 );
                 CREATE INDEX step_bucket_deltas_by_bucket ON step_bucket_deltas (dim, span, start, key, action_type);
                 """)
