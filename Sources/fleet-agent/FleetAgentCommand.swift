@@ -3,6 +3,10 @@ import FleetAgent
 import FleetCore
 import Logging
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `fleet-agent`: runs beside the RPA executor on one PC.
 @main
 struct FleetAgentCommand: AsyncParsableCommand {
@@ -29,6 +33,7 @@ struct FleetAgentCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try load(config)
+            FleetAgentCommand.boundTheAllocator()
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel = logLevel
@@ -48,6 +53,22 @@ struct FleetAgentCommand: AsyncParsableCommand {
             }
             logger.info("stopped")
         }
+    }
+
+    /// The agent must stay small beside the executor. glibc raises its mmap threshold after
+    /// the first large buffer is freed, so later WAL segment reads (megabytes each, on
+    /// several threads) come from the heap arenas and stay resident; a fixed threshold
+    /// returns them to the system when freed, and two arenas are plenty for the agent.
+    static func boundTheAllocator() {
+        #if canImport(Glibc)
+        // mallopt(3) is not in Swift's Glibc module (malloc.h): look it up. The option numbers are
+        // glibc's ABI: M_MMAP_THRESHOLD -3, M_ARENA_MAX -8.
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+        _ = mallopt(-3, 128 * 1024)
+        _ = mallopt(-8, 2)
+        #endif
     }
 
     struct CheckConfig: ParsableCommand {
