@@ -127,10 +127,6 @@ public final class IngestPipeline: Service, Sendable {
                 return taken
             }
             if group.isEmpty { return }
-            defer { state.withLock { $0.merging = 0 } }
-            if store.deltaRowsPending >= Self.foldRows || state.withLock({ $0.lastFold }).duration(to: .now) >= foldInterval {
-                await fold()
-            }
             do {
                 let outcomes = try await store.merge(group.map(\.batch))
                 for (pending, outcome) in zip(group, outcomes) {
@@ -150,6 +146,11 @@ public final class IngestPipeline: Service, Sendable {
                         pending.continuation.resume(returning: .failed("\(error)"))
                     }
                 }
+            }
+            state.withLock { $0.merging = 0 }
+            // After the group is answered, so no acknowledgement waits for a fold.
+            if store.deltaRowsPending >= Self.foldRows || state.withLock({ $0.lastFold }).duration(to: .now) >= foldInterval {
+                await fold()
             }
         }
     }

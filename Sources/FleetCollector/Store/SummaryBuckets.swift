@@ -196,26 +196,29 @@ enum SummaryBuckets {
     /// tables. Returns the delta rows folded.
     @discardableResult
     static func foldDeltas(_ db: Database) throws -> Int {
-        let pending = try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM run_bucket_deltas) + (SELECT count(*) FROM step_bucket_deltas)") ?? 0
-        guard pending > 0 else { return 0 }
         try db.execute(
             sql: """
                 INSERT INTO run_buckets (dim, span, start, key, key2, runs, successes, duration_sum_ms, duration_histogram)
                 SELECT dim, span, start, key, key2, sum(runs), sum(successes), sum(duration_sum_ms),
                        fleet_histogram_union(duration_histogram)
                 FROM run_bucket_deltas WHERE true GROUP BY dim, span, start, key, key2
-                \(runOnConflict);
-                DELETE FROM run_bucket_deltas;
+                \(runOnConflict)
+                """)
+        try db.execute(sql: "DELETE FROM run_bucket_deltas")
+        var folded = db.changesCount
+        try db.execute(
+            sql: """
                 INSERT INTO step_buckets (dim, span, start, key, action_type, steps, successes, cache_hits, degraded,
                                           total_sum_ms, total_histogram, ocr_histogram, ui_histogram, analyze_histogram)
                 SELECT dim, span, start, key, action_type, sum(steps), sum(successes), sum(cache_hits), sum(degraded),
                        sum(total_sum_ms), fleet_histogram_union(total_histogram), fleet_histogram_union(ocr_histogram),
                        fleet_histogram_union(ui_histogram), fleet_histogram_union(analyze_histogram)
                 FROM step_bucket_deltas WHERE true GROUP BY dim, span, start, key, action_type
-                \(stepOnConflict);
-                DELETE FROM step_bucket_deltas;
+                \(stepOnConflict)
                 """)
-        return pending
+        try db.execute(sql: "DELETE FROM step_bucket_deltas")
+        folded += db.changesCount
+        return folded
     }
 
     /// `expression` rounded down to a multiple of `span`, negative values included.

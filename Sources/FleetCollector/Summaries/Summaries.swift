@@ -76,8 +76,7 @@ public struct Summaries: Sendable {
             for buckets in plan.buckets {
                 var arguments: StatementArguments = [source.dimension.rawValue, buckets.span, buckets.from, buckets.to]
                 if let key = source.key { _ = arguments.append(contentsOf: [key]) }
-                _ = arguments.append(contentsOf: arguments)
-                let rows = try Row.fetchCursor(db, sql: bucketQuery, arguments: arguments)
+                let rows = try Row.fetchCursor(db, sql: bucketQuery, arguments: arguments + arguments)
                 while let row = try rows.next() {
                     groups[Self.label(row[0]), default: RunAccumulator()].add(bucket: row)
                 }
@@ -157,11 +156,7 @@ public struct Summaries: Sendable {
         let rawQuery = rawSQL
         let rawFilters = filters
         return try await store.read { db in
-            var plan = try WindowPlan(window: window, rawHorizon: horizon, db: db)
-            if source == nil {
-                plan.buckets = []
-                plan.raw = [window.from.microsecondsSinceEpoch..<max(window.from.microsecondsSinceEpoch, window.to.microsecondsSinceEpoch)]
-            }
+            let plan = source == nil ? WindowPlan(rawOnly: window) : try WindowPlan(window: window, rawHorizon: horizon, db: db)
             var groups: [String: StepAccumulator] = [:]
             for range in plan.raw {
                 var arguments: StatementArguments = [range.lowerBound, range.upperBound]

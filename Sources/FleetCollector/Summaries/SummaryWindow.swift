@@ -91,6 +91,12 @@ struct WindowPlan: Equatable {
         cover(from..<to, spans: [SummaryBuckets.day, hour, SummaryBuckets.fiveMinutes], builtDays: builtDays)
     }
 
+    /// The whole window from raw rows (for filters no bucket holds).
+    init(rawOnly window: SummaryWindow) {
+        let from = window.from.microsecondsSinceEpoch
+        raw = [from..<max(from, window.to.microsecondsSinceEpoch)]
+    }
+
     /// The plan for reading now: which days have current day buckets is read from `db`.
     init(window: SummaryWindow, rawHorizon: Int64?, db: Database) throws {
         let days = try SummaryBuckets.builtDays(db, from: window.from.microsecondsSinceEpoch, to: window.to.microsecondsSinceEpoch)

@@ -171,6 +171,11 @@ struct SummaryBucketTests {
                     #expect(SummaryTests.close(summary.analyzeP95Ms, SummaryTests.percentile(expected.map(\.analyzeMs), 95)))
                     #expect(SummaryTests.close(summary.duration?.meanMs, expected.map(\.totalMs).reduce(0, +) / Double(expected.count), tolerance: 1e-9))
                 }
+                // A workflow and an agent together: no bucket holds the pair, raw rows only.
+                for summary in try await summaries.steps(window: window, workflow: "invoice", agent: "pc-2") {
+                    let expected = stepsInWindow.filter { $0.workflow == "invoice" && $0.agent == "pc-2" && $0.action == summary.key }
+                    #expect(summary.steps == expected.count)
+                }
                 for workflow in [nil, "invoice"] as [String?] {
                     for summary in try await summaries.steps(window: window, workflow: workflow) {
                         let expected = stepsInWindow.filter { (workflow == nil || $0.workflow == workflow) && $0.action == summary.key }
