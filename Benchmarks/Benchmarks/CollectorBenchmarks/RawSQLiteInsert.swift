@@ -4,7 +4,7 @@ import Foundation
 
 /// The ceiling the ingest is compared with: the same `step_finished` rows
 /// bulk-inserted by the `sqlite3` CLI into a fresh file with the collector's
-/// `steps` table and index, in one transaction, WAL journal and
+/// `steps` table and indexes, in one transaction, WAL journal and
 /// `synchronous = FULL` as the collector's default.
 ///
 /// The rows go in with `.import --csv`, the CLI's fastest path: one prepared
@@ -14,8 +14,8 @@ import Foundation
 /// (`env_hash`, `error`, `analyze_ms`) are stored as empty strings; SQLite
 /// stores both in zero payload bytes.
 enum RawSQLiteInsert {
-    /// `CREATE TABLE steps` and its index, copied from
-    /// Sources/FleetCollector/Store/StoreSchema.swift.
+    /// `CREATE TABLE steps` and its indexes, copied from
+    /// Sources/FleetCollector/Store/StoreSchema.swift (v1 and v7).
     static let stepsSchema = """
         CREATE TABLE steps (
             agent_id TEXT NOT NULL,
@@ -37,6 +37,7 @@ enum RawSQLiteInsert {
             degraded INTEGER NOT NULL
         );
         CREATE INDEX steps_by_time ON steps (finished_at);
+        CREATE INDEX steps_by_agent ON steps (agent_id, finished_at);
         """
 
     /// One CSV line per `step_finished` event of `batches`, in the column

@@ -51,6 +51,26 @@ let benchmarks: @Sendable () -> Void = {
         try WireFixture.make()
     }
 
+    // The agent's loopback API: one NDJSON line per event, as an executor in
+    // another language posts them. The reference in the same run is
+    // Foundation's JSONDecoder on the same lines (what EventJSON.decode used
+    // before it had its own parser), with the same validation.
+    Benchmark("Event JSON decode, 1000 step_finished lines") { _, lines in
+        for line in lines { blackHole(try EventJSON.decode(line)) }
+    } setup: {
+        try WireFixture.make().batch.records.map { EventJSON.encode($0.event) }
+    }
+
+    Benchmark("Event JSON decode with Foundation JSONDecoder (reference), 1000 step_finished lines") { _, lines in
+        for line in lines {
+            let event = try JSONDecoder().decode(Event.self, from: Data(line))
+            try event.validate()
+            blackHole(event)
+        }
+    } setup: {
+        try WireFixture.make().batch.records.map { EventJSON.encode($0.event) }
+    }
+
     // Only the zstd part of encodeCompressed, with one compression context
     // kept across iterations instead of a new one per call.
     Benchmark("Zstd compress frame level 3, reused ZstdCompressor") { _, state in

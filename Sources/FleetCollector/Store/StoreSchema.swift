@@ -295,6 +295,11 @@ enum StoreSchema {
         migrator.registerMigration("v6: summary bucket deltas") { db in
             try SummaryBuckets.createDeltaTables(db)
         }
+        migrator.registerMigration("v7: steps by agent") { db in
+            // One agent's steps in a window's edges (its buckets are hourly, SummaryBuckets.agentSpans)
+            // and on its detail page. On an existing store this builds the index once, at start.
+            try db.execute(sql: "CREATE INDEX steps_by_agent ON steps (agent_id, finished_at)")
+        }
         return migrator
     }
 }

@@ -10,7 +10,8 @@ import GRDB
 ///
 /// The merge writes buckets of two spans: an hour (kept for good: they are
 /// the long-term history once raw rows pass retention) and five minutes
-/// (kept as long as the raw rows, for the edges of short windows). Day
+/// (kept as long as the raw rows, for the edges of short windows; not for
+/// groups of one agent, see ``agentSpans``). Day
 /// buckets (UTC days, kept for good) are built from the hourly ones once a
 /// day is over (``compactDays(_:now:)``, by the retention service), so that
 /// week-long windows read 7 rows per group instead of 168. The merge marks
@@ -30,8 +31,13 @@ enum SummaryBuckets {
     static let day: Int64 = 86_400_000_000
     static let hour: Int64 = 3_600_000_000
     static let fiveMinutes: Int64 = 300_000_000
-    /// The spans the merge writes.
+    /// The spans the merge writes for the whole fleet, a workflow or an environment. Groups
+    /// of one agent get hours only: an agent's own steps in a window's edges are few (read
+    /// through the `steps_by_agent` index), the executions of every agent in an hour are
+    /// few too, and the agents' five-minute buckets were half of every merge's bucket writes.
     static let spans = [fiveMinutes, hour]
+    /// The spans of groups of one agent.
+    static let agentSpans = [hour]
 
     /// What finished executions are grouped by. `key`/`key2` hold the group's
     /// values ('' for the whole fleet or an unknown environment).
@@ -68,6 +74,14 @@ enum SummaryBuckets {
             case .workflowAgent: (workflow, agent)
             }
         }
+
+        /// The spans the merge writes for this dimension.
+        var spans: [Int64] {
+            switch self {
+            case .agent, .workflowAgent: SummaryBuckets.agentSpans
+            case .fleet, .workflow, .environment, .workflowEnvironment: SummaryBuckets.spans
+            }
+        }
     }
 
     /// What steps are grouped by, always per action type as well.
@@ -79,6 +93,14 @@ enum SummaryBuckets {
             case .fleet: "''"
             case .workflow: "workflow_id"
             case .agent: "agent_id"
+            }
+        }
+
+        /// The spans the merge writes for this dimension.
+        var spans: [Int64] {
+            switch self {
+            case .agent: SummaryBuckets.agentSpans
+            case .fleet, .workflow: SummaryBuckets.spans
             }
         }
     }
@@ -286,7 +308,7 @@ enum SummaryBuckets {
     static func backfillFromRaw(_ db: Database) throws {
         let duration = "coalesce(duration_ms, (finished_at - started_at) / 1000.0)"
         for span in spans {
-            for dim in RunDimension.allCases {
+            for dim in RunDimension.allCases where dim.spans.contains(span) {
                 let (key, key2) = dim.keySQL
                 try db.execute(
                     sql: """
@@ -296,7 +318,7 @@ enum SummaryBuckets {
                         FROM executions WHERE status IS NOT NULL AND finished_at IS NOT NULL GROUP BY b, k, k2
                         """)
             }
-            for dim in StepDimension.allCases {
+            for dim in StepDimension.allCases where dim.spans.contains(span) {
                 try db.execute(
                     sql: """
                         INSERT INTO step_buckets (dim, span, start, key, action_type, steps, successes, cache_hits, degraded,
@@ -444,9 +466,9 @@ struct BucketAccumulator {
         workflow: String, agent: String, environment: String?, finishedAt: Int64, success: Bool, durationMs: Double?
     ) {
         let micros = HistogramBlob.micros(durationMs)
-        for span in SummaryBuckets.spans {
-            let start = Self.floor(finishedAt, span)
-            for dim in SummaryBuckets.RunDimension.allCases {
+        for dim in SummaryBuckets.RunDimension.allCases {
+            for span in dim.spans {
+                let start = Self.floor(finishedAt, span)
                 let (key, key2) = dim.keys(workflow: workflow, agent: agent, environment: environment)
                 let target = RunTarget(dim: dim, span: span, start: start, key: key, key2: key2)
                 runs[target, default: RunTotals()].runs += 1
@@ -475,9 +497,9 @@ struct BucketAccumulator {
             let ocr = HistogramBlob.pairs(ofMicros: values.ocr)
             let ui = HistogramBlob.pairs(ofMicros: values.ui)
             let analyze = HistogramBlob.pairs(ofMicros: values.analyze)
-            for span in SummaryBuckets.spans {
-                let start = Self.floor(group.start, span)
-                for dim in SummaryBuckets.StepDimension.allCases {
+            for dim in SummaryBuckets.StepDimension.allCases {
+                for span in dim.spans {
+                    let start = Self.floor(group.start, span)
                     let key =
                         switch dim {
                         case .fleet: ""

@@ -62,7 +62,7 @@ public struct Summaries: Sendable {
             UNION ALL \(bucketColumns) FROM run_bucket_deltas \(bucketFilter)
             """
         let groups = try await store.read { db in
-            let plan = try WindowPlan(window: window, rawHorizon: horizon, db: db)
+            let plan = try WindowPlan(window: window, rawHorizon: horizon, spans: source.dimension.spans, db: db)
             var groups: [String: RunAccumulator] = [:]
             for range in plan.raw {
                 var arguments: StatementArguments = [range.lowerBound, range.upperBound]
@@ -156,7 +156,12 @@ public struct Summaries: Sendable {
         let rawQuery = rawSQL
         let rawFilters = filters
         return try await store.read { db in
-            let plan = source == nil ? WindowPlan(rawOnly: window) : try WindowPlan(window: window, rawHorizon: horizon, db: db)
+            let plan =
+                if let source {
+                    try WindowPlan(window: window, rawHorizon: horizon, spans: source.dimension.spans, db: db)
+                } else {
+                    WindowPlan(rawOnly: window)
+                }
             var groups: [String: StepAccumulator] = [:]
             for range in plan.raw {
                 var arguments: StatementArguments = [range.lowerBound, range.upperBound]

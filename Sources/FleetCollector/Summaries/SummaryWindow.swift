@@ -63,7 +63,8 @@ public struct SummaryError: Error, Sendable, CustomStringConvertible {
 
 /// How a window is read: whole days, hours and five-minute slots from the
 /// summary buckets, the ragged remainder (under five minutes at each end)
-/// from the raw rows. A day is read from its day buckets only when they are
+/// from the raw rows. Groups of one agent have no five-minute buckets
+/// (`spans`), so their remainder is up to an hour at each end. A day is read from its day buckets only when they are
 /// built and current (`builtDays`); otherwise from its hours. An edge older
 /// than the raw retention is widened to its whole hour, since only hourly
 /// and daily buckets remain there.
@@ -79,7 +80,8 @@ struct WindowPlan: Equatable {
     /// Raw time ranges `from..<to`.
     var raw: [Range<Int64>] = []
 
-    init(window: SummaryWindow, rawHorizon: Int64? = nil, builtDays: Set<Int64> = []) {
+    /// `spans`: the bucket spans the dimension has besides days (``SummaryBuckets/spans``).
+    init(window: SummaryWindow, rawHorizon: Int64? = nil, builtDays: Set<Int64> = [], spans: [Int64] = SummaryBuckets.spans) {
         let hour = SummaryBuckets.hour
         var from = window.from.microsecondsSinceEpoch
         var to = window.to.microsecondsSinceEpoch
@@ -88,7 +90,7 @@ struct WindowPlan: Equatable {
             if from < rawHorizon { from = BucketAccumulator.floor(from, hour) }
             if to < rawHorizon { to = BucketAccumulator.floor(to + hour - 1, hour) }
         }
-        cover(from..<to, spans: [SummaryBuckets.day, hour, SummaryBuckets.fiveMinutes], builtDays: builtDays)
+        cover(from..<to, spans: ArraySlice([SummaryBuckets.day] + spans.sorted(by: >)), builtDays: builtDays)
     }
 
     /// The whole window from raw rows (for filters no bucket holds).
@@ -98,9 +100,9 @@ struct WindowPlan: Equatable {
     }
 
     /// The plan for reading now: which days have current day buckets is read from `db`.
-    init(window: SummaryWindow, rawHorizon: Int64?, db: Database) throws {
+    init(window: SummaryWindow, rawHorizon: Int64?, spans: [Int64], db: Database) throws {
         let days = try SummaryBuckets.builtDays(db, from: window.from.microsecondsSinceEpoch, to: window.to.microsecondsSinceEpoch)
-        self.init(window: window, rawHorizon: rawHorizon, builtDays: days)
+        self.init(window: window, rawHorizon: rawHorizon, builtDays: days, spans: spans)
     }
 
     /// Covers `range` with the largest spans first; what no span covers is read raw.

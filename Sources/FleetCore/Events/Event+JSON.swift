@@ -16,7 +16,9 @@ public enum EventJSON {
     public static func decode(_ bytes: some Collection<UInt8>) throws(EventValidationError) -> Event {
         let event: Event
         do {
-            event = try JSONDecoder().decode(Event.self, from: Data(bytes))
+            event = try Event(from: JSONValueDecoder(value: try JSONParser.parse(bytes), codingPath: []))
+        } catch let error as JSONSyntaxError {
+            throw .invalid("(event)", "not valid JSON: \(error)")
         } catch let error as EventValidationError {
             throw error
         } catch let error as DecodingError {

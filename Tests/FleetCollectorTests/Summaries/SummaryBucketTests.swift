@@ -8,8 +8,10 @@ import Testing
 /// grouping, whether the events arrived in one batch or many out of order.
 @Suite("Summary buckets")
 struct SummaryBucketTests {
-    @Test("a window plan covers the window exactly once")
-    func planPartitionsWindow() {
+    @Test(
+        "a window plan covers the window exactly once",
+        arguments: [SummaryBuckets.spans, SummaryBuckets.agentSpans])
+    func planPartitionsWindow(spans: [Int64]) {
         var rng = SplitMix64(seed: 5)
         let base: Int64 = 1_790_000_000_000_000
         for _ in 0..<2_000 {
@@ -20,10 +22,12 @@ struct SummaryBucketTests {
             let builtDays = Set(stride(from: BucketAccumulator.floor(from, day), to: to, by: Int(day)).filter { _ in rng.next() % 2 == 0 })
             let plan = WindowPlan(
                 window: SummaryWindow(from: Timestamp(microsecondsSinceEpoch: from), to: Timestamp(microsecondsSinceEpoch: to)),
-                builtDays: builtDays)
+                builtDays: builtDays, spans: spans)
             var pieces: [Range<Int64>] = plan.raw
             for b in plan.buckets {
                 #expect(b.from % b.span == 0 && b.to % b.span == 0)
+                // Only spans the dimension has.
+                #expect(b.span == day || spans.contains(b.span))
                 if b.span == day {
                     #expect(stride(from: b.from, to: b.to, by: Int(day)).allSatisfy { builtDays.contains($0) })
                 } else {
@@ -43,8 +47,8 @@ struct SummaryBucketTests {
                 cursor = piece.upperBound
             }
             #expect(cursor == max(from, to) || from == to)
-            // Raw edges are under five minutes each.
-            #expect(plan.raw.allSatisfy { $0.count < Int(SummaryBuckets.fiveMinutes) })
+            // What is read raw is under the finest span at each end: under two in all.
+            #expect(plan.raw.map(\.count).reduce(0, +) < 2 * Int(spans.min() ?? 0))
         }
     }
 
@@ -159,6 +163,11 @@ struct SummaryBucketTests {
                 let byAgent = try await summaries.runs(by: .agent, window: window, workflow: "invoice")
                 for summary in byAgent {
                     #expect(summary.runs == inWindow.filter { $0.workflow == "invoice" && $0.agent == summary.key }.count)
+                }
+                for summary in try await summaries.runs(by: .agent, window: window) {
+                    let expected = inWindow.filter { $0.agent == summary.key }
+                    #expect(summary.runs == expected.count)
+                    #expect(SummaryTests.close(summary.duration?.p95Ms, SummaryTests.percentile(expected.map(\.durationMs), 95)))
                 }
                 let fleet = try await summaries.runs(by: .fleet, window: window).first
                 #expect((fleet?.runs ?? 0) == inWindow.count)
