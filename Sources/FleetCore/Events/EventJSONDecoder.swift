@@ -205,8 +205,7 @@ struct JSONParser {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-                guard let text else { throw JSONSyntaxError(reason: "invalid UTF-8 in a string", offset: start) }
+                let text = try Self.text(UnsafeBufferPointer(rebasing: bytes[start..<index]), at: start)
                 index += 1
                 return text
             }
@@ -219,9 +218,7 @@ struct JSONParser {
             let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "\""):
-                guard let text = String(validating: decoded, as: UTF8.self) else {
-                    throw JSONSyntaxError(reason: "invalid UTF-8 in a string", offset: start)
-                }
+                let text = try decoded.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) in try Self.text(buffer, at: start) }
                 index += 1
                 return text
             case UInt8(ascii: "\\"):
@@ -251,6 +248,16 @@ struct JSONParser {
             }
         }
         throw fail("unterminated string")
+    }
+
+    /// The string of UTF-8 bytes; invalid UTF-8 is refused. (`String(validating:)` was a tenth of
+    /// the agent's CPU: decoding with repair and checking nothing was repaired is much cheaper.)
+    private static func text(_ utf8: UnsafeBufferPointer<UInt8>, at offset: Int) throws(JSONSyntaxError) -> String {
+        let text = String(decoding: utf8, as: UTF8.self)
+        var copy = text
+        let intact = copy.withUTF8 { $0.count == utf8.count && $0.elementsEqual(utf8) }
+        guard intact else { throw JSONSyntaxError(reason: "invalid UTF-8 in a string", offset: offset) }
+        return text
     }
 
     /// The scalar of `XXXX` (after `\u`), or of a surrogate pair `XXXX\uXXXX`.
@@ -297,8 +304,23 @@ struct JSONParser {
 /// `EventValidationError(decodingError:)` names the same fields.
 struct JSONValueDecoder: Decoder {
     let value: JSONValue
-    let codingPath: [any CodingKey]
+    /// The path is kept as its parent and last key and joined only when asked for (errors).
+    let parentPath: [any CodingKey]
+    let key: (any CodingKey)?
+    var codingPath: [any CodingKey] { key.map { parentPath + [$0] } ?? parentPath }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    init(value: JSONValue, codingPath: [any CodingKey]) {
+        self.value = value
+        parentPath = codingPath
+        key = nil
+    }
+
+    init(value: JSONValue, parentPath: [any CodingKey], key: any CodingKey) {
+        self.value = value
+        self.parentPath = parentPath
+        self.key = key
+    }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .object(let members) = value else {
@@ -315,7 +337,7 @@ struct JSONValueDecoder: Decoder {
     }
 
     func singleValueContainer() throws -> any SingleValueDecodingContainer {
-        SingleValueContainer(value: value, codingPath: codingPath)
+        SingleValueContainer(decoder: self)
     }
 
     /// `null` where a value is required, or a value of the wrong JSON type.
@@ -326,31 +348,34 @@ struct JSONValueDecoder: Decoder {
         return .typeMismatch(type, .init(codingPath: path, debugDescription: "found \(value.kindName)"))
     }
 
-    static func string(_ value: JSONValue, _ path: [any CodingKey]) throws -> String {
-        guard case .string(let text) = value else { throw mismatch(String.self, value, path) }
+    // The coding path is built only for an error: most fields decode fine, and an array per
+    // field was a good part of the cost.
+
+    static func string(_ value: JSONValue, _ path: @autoclosure () -> [any CodingKey]) throws -> String {
+        guard case .string(let text) = value else { throw mismatch(String.self, value, path()) }
         return text
     }
 
-    static func bool(_ value: JSONValue, _ path: [any CodingKey]) throws -> Bool {
-        guard case .bool(let flag) = value else { throw mismatch(Bool.self, value, path) }
+    static func bool(_ value: JSONValue, _ path: @autoclosure () -> [any CodingKey]) throws -> Bool {
+        guard case .bool(let flag) = value else { throw mismatch(Bool.self, value, path()) }
         return flag
     }
 
-    static func double(_ value: JSONValue, _ path: [any CodingKey]) throws -> Double {
-        guard case .number(let literal) = value else { throw mismatch(Double.self, value, path) }
+    static func double(_ value: JSONValue, _ path: @autoclosure () -> [any CodingKey]) throws -> Double {
+        guard case .number(let literal) = value else { throw mismatch(Double.self, value, path()) }
         guard let number = Double(literal), number.isFinite else {
-            throw DecodingError.dataCorrupted(.init(codingPath: path, debugDescription: "number \(literal.prefix(32)) is out of range"))
+            throw DecodingError.dataCorrupted(.init(codingPath: path(), debugDescription: "number \(literal.prefix(32)) is out of range"))
         }
         return number
     }
 
     /// An integer literal, or a number with an integral value (`2.0`, `1e3`) that fits `T`.
-    static func integer<T: FixedWidthInteger>(_ value: JSONValue, _ path: [any CodingKey]) throws -> T {
-        guard case .number(let literal) = value else { throw mismatch(T.self, value, path) }
+    static func integer<T: FixedWidthInteger>(_ value: JSONValue, _ path: @autoclosure () -> [any CodingKey]) throws -> T {
+        guard case .number(let literal) = value else { throw mismatch(T.self, value, path()) }
         if let exact = T(literal) { return exact }
         if let number = Double(literal), let exact = T(exactly: number) { return exact }
         throw DecodingError.dataCorrupted(
-            .init(codingPath: path, debugDescription: "number \(literal.prefix(32)) is not an integer that fits \(T.self)"))
+            .init(codingPath: path(), debugDescription: "number \(literal.prefix(32)) is not an integer that fits \(T.self)"))
     }
 }
 
@@ -415,7 +440,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try JSONValueDecoder.integer(value(key), codingPath + [key]) }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        try T(from: JSONValueDecoder(value: value(key), codingPath: codingPath + [key]))
+        try T(from: JSONValueDecoder(value: value(key), parentPath: codingPath, key: key))
     }
 
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
@@ -505,8 +530,9 @@ private struct UnkeyedContainer: UnkeyedDecodingContainer {
 }
 
 private struct SingleValueContainer: SingleValueDecodingContainer {
-    let value: JSONValue
-    let codingPath: [any CodingKey]
+    let decoder: JSONValueDecoder
+    var value: JSONValue { decoder.value }
+    var codingPath: [any CodingKey] { decoder.codingPath }
 
     func decodeNil() -> Bool {
         if case .null = value { return true }
@@ -529,6 +555,6 @@ private struct SingleValueContainer: SingleValueDecodingContainer {
     func decode(_ type: UInt64.Type) throws -> UInt64 { try JSONValueDecoder.integer(value, codingPath) }
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try T(from: JSONValueDecoder(value: value, codingPath: codingPath))
+        try T(from: decoder)
     }
 }

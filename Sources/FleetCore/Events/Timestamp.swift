@@ -95,20 +95,29 @@ extension Timestamp {
     /// Parses an RFC 3339 date-time (`T` or space separator, 0–9 fraction
     /// digits, `Z` or `±HH:MM`). Returns nil when the text is not one.
     public init?(rfc3339 text: String) {
-        var utf8 = Array(text.utf8)[...]
+        var text = text
+        // Over the bytes in place: three of these per step event on the agent's loopback path.
+        guard let micros = text.withUTF8({ Self.parseRFC3339($0) }) else { return nil }
+        self.init(microsecondsSinceEpoch: micros)
+        guard isRepresentable else { return nil }
+    }
+
+    private static func parseRFC3339(_ utf8: UnsafeBufferPointer<UInt8>) -> Int64? {
+        var i = 0
         func digits(_ n: Int) -> Int64? {
-            guard utf8.count >= n else { return nil }
+            guard utf8.count - i >= n else { return nil }
             var v: Int64 = 0
             for _ in 0..<n {
-                let c = utf8.removeFirst()
+                let c = utf8[i]
                 guard c >= 48, c <= 57 else { return nil }
                 v = v * 10 + Int64(c - 48)
+                i += 1
             }
             return v
         }
-        func expect(_ chars: UInt8...) -> Bool {
-            guard let c = utf8.first, chars.contains(c) else { return false }
-            utf8.removeFirst()
+        func expect(_ a: UInt8, _ b: UInt8? = nil, _ c: UInt8? = nil) -> Bool {
+            guard i < utf8.count, utf8[i] == a || utf8[i] == b || utf8[i] == c else { return false }
+            i += 1
             return true
         }
         guard let year = digits(4), expect(UInt8(ascii: "-")),
@@ -125,31 +134,31 @@ extension Timestamp {
         if expect(UInt8(ascii: ".")) {
             var scale: Int64 = 100_000
             var count = 0
-            while let c = utf8.first, c >= 48, c <= 57 {
-                utf8.removeFirst()
+            while i < utf8.count, utf8[i] >= 48, utf8[i] <= 57 {
                 count += 1
                 guard count <= 9 else { return nil }
-                micros += Int64(c - 48) * scale
+                micros += Int64(utf8[i] - 48) * scale
                 scale /= 10
+                i += 1
             }
             guard count > 0 else { return nil }
         }
         var offsetSeconds: Int64 = 0
         if expect(UInt8(ascii: "Z"), UInt8(ascii: "z")) {
-        } else if let sign = utf8.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
-            utf8.removeFirst()
+        } else if i < utf8.count, utf8[i] == UInt8(ascii: "+") || utf8[i] == UInt8(ascii: "-") {
+            let sign: Int64 = utf8[i] == UInt8(ascii: "+") ? 1 : -1
+            i += 1
             guard let oh = digits(2), expect(UInt8(ascii: ":")), let om = digits(2), oh < 24, om < 60 else {
                 return nil
             }
-            offsetSeconds = (oh * 3600 + om * 60) * (sign == UInt8(ascii: "+") ? 1 : -1)
+            offsetSeconds = (oh * 3600 + om * 60) * sign
         } else {
             return nil
         }
-        guard utf8.isEmpty else { return nil }
+        guard i == utf8.count else { return nil }
         let days = Self.days(fromCivil: year, month, day)
         let secs = days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offsetSeconds
-        self.init(microsecondsSinceEpoch: secs * 1_000_000 + micros)
-        guard isRepresentable else { return nil }
+        return secs * 1_000_000 + micros
     }
 
     static func daysIn(month: Int64, year: Int64) -> Int64 {
