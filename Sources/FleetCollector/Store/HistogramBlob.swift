@@ -63,24 +63,40 @@ enum HistogramBlob {
     static func merge(_ a: Pairs, _ b: Pairs) -> Pairs {
         if a.isEmpty { return b }
         if b.isEmpty { return a }
-        var result: Pairs = []
-        result.reserveCapacity(a.count + b.count)
-        var i = 0
-        var j = 0
-        while i < a.count || j < b.count {
-            if j == b.count || (i < a.count && a[i].value < b[j].value) {
-                result.append(a[i])
-                i += 1
-            } else if i == a.count || b[j].value < a[i].value {
-                result.append(b[j])
-                j += 1
-            } else {
-                result.append((a[i].value, a[i].count &+ b[j].count))
-                i += 1
-                j += 1
+        // Written in place: appending pair by pair (a uniqueness check and a capacity check
+        // each) was most of the cost of the merge's bucket writes.
+        return Pairs(unsafeUninitializedCapacity: a.count + b.count) { out, written in
+            var i = 0
+            var j = 0
+            var n = 0
+            while i < a.count && j < b.count {
+                let x = a[i]
+                let y = b[j]
+                if x.value < y.value {
+                    out.initializeElement(at: n, to: x)
+                    i += 1
+                } else if y.value < x.value {
+                    out.initializeElement(at: n, to: y)
+                    j += 1
+                } else {
+                    out.initializeElement(at: n, to: (x.value, x.count &+ y.count))
+                    i += 1
+                    j += 1
+                }
+                n += 1
             }
+            while i < a.count {
+                out.initializeElement(at: n, to: a[i])
+                i += 1
+                n += 1
+            }
+            while j < b.count {
+                out.initializeElement(at: n, to: b[j])
+                j += 1
+                n += 1
+            }
+            written = n
         }
-        return result
     }
 
     /// The position of a normalised value among HDR buckets: values below 2,048 are their own
@@ -124,19 +140,23 @@ enum HistogramBlob {
         guard total > 0 else { return [] }
         let span = bucketIndex(normalized(min(highest, maxMicros))) - bucketIndex(normalized(min(lowest, maxMicros)))
         if total * 4 < span {
-            var lists = lists
-            while lists.count > 1 {
-                var next: [Pairs] = []
-                next.reserveCapacity((lists.count + 1) / 2)
-                var i = 0
-                while i + 1 < lists.count {
-                    next.append(merge(lists[i], lists[i + 1]))
-                    i += 2
+            // Sparse: all pairs in one array, sorted, equal values summed (one allocation, where a
+            // tree of pairwise merges made one per merge).
+            var all: Pairs = []
+            all.reserveCapacity(total)
+            for list in lists { all.append(contentsOf: list) }
+            all.sort { $0.value < $1.value }
+            var last = 0
+            for i in 1..<all.count {
+                if all[i].value == all[last].value {
+                    all[last].count &+= all[i].count
+                } else {
+                    last += 1
+                    all[last] = all[i]
                 }
-                if i < lists.count { next.append(lists[i]) }
-                lists = next
             }
-            return lists[0]
+            all.removeLast(all.count - last - 1)
+            return all
         }
         if scratch.count < bucketCount { scratch = [UInt64](repeating: 0, count: bucketCount) }
         var low = Int.max
