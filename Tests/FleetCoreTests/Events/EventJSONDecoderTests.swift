@@ -6,18 +6,7 @@ import Testing
 /// `EventJSON.decode`'s own parser and decoder: strict JSON, the same events
 /// and the same field-naming errors as Foundation's JSONDecoder.
 @Suite("Event JSON decoder")
-struct EventJSONDecoderTests {
-    func decodeError(_ json: String) -> EventValidationError? {
-        do {
-            _ = try EventJSON.decode(Array(json.utf8))
-            return nil
-        } catch {
-            return error
-        }
-    }
-
-    let step = #""kind":"step_finished","execution_id":"e","workflow_id":"w","node_id":"n","step_number":1,"action_type":"click","success":true"#
-
+struct EventJSONDecoderTests: EventJSONProbe {
     @Test("escapes, surrogate pairs and raw UTF-8 decode to the same text")
     func strings() throws {
         let line = #"{\#(step),"total_ms":1,"error":"a\"b\\c\/d\b\f\n\r\t \u00e9 \u65e5 \ud83e\udd16 ß 🤖"}"#

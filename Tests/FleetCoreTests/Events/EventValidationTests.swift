@@ -2,18 +2,7 @@ import FleetCore
 import Testing
 
 @Suite("Event validation")
-struct EventValidationTests {
-    func decodeError(_ json: String) -> EventValidationError? {
-        do {
-            _ = try EventJSON.decode(Array(json.utf8))
-            return nil
-        } catch {
-            return error
-        }
-    }
-
-    let step = #""kind":"step_finished","execution_id":"e","workflow_id":"w","node_id":"n","step_number":1,"action_type":"click","success":true"#
-
+struct EventValidationTests: EventJSONProbe {
     @Test("a negative duration names its field")
     func negativeDuration() {
         let error = decodeError("{\(step),\"total_ms\":-5}")
