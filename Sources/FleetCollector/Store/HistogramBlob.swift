@@ -63,8 +63,7 @@ enum HistogramBlob {
     static func merge(_ a: Pairs, _ b: Pairs) -> Pairs {
         if a.isEmpty { return b }
         if b.isEmpty { return a }
-        // Written in place: appending pair by pair (a uniqueness check and a capacity check
-        // each) was most of the cost of the merge's bucket writes.
+        // Written in place: no uniqueness or capacity check per pair as with `append`.
         return Pairs(unsafeUninitializedCapacity: a.count + b.count) { out, written in
             var i = 0
             var j = 0
