@@ -51,6 +51,11 @@ final class FleetProcess {
         }
         process.executableURL = URL(fileURLWithPath: try Self.binaryDirectory() + "/" + product)
         process.arguments = arguments
+        // Not the benchmark harness's malloc interposer (LD_PRELOAD): the fleet's processes are
+        // measured as they run in production.
+        var environment = ProcessInfo.processInfo.environment
+        environment["LD_PRELOAD"] = nil
+        process.environment = environment
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = FileHandle.nullDevice
         try process.run()
