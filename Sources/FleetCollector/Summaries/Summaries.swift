@@ -47,9 +47,12 @@ public struct Summaries: Sendable {
     public func runs(by group: RunGrouping, window: SummaryWindow, workflow: String? = nil) async throws -> [RunSummary] {
         let horizon = rawHorizon
         let source = group.bucketSource(workflow: workflow)
+        // By finish time: the window's edges are short, while the planner would otherwise pick
+        // `executions_by_workflow` for a workflow and read every execution it ever had.
         var rawSQL = """
             SELECT \(group.column), status = 'success', coalesce(duration_ms, (finished_at - started_at) / 1000.0)
-            FROM executions WHERE finished_at >= ? AND finished_at < ? AND status IS NOT NULL
+            FROM executions INDEXED BY executions_by_finish
+            WHERE finished_at >= ? AND finished_at < ? AND status IS NOT NULL
             """
         if workflow != nil { rawSQL += " AND workflow_id = ?" }
         let rawQuery = rawSQL
