@@ -348,8 +348,8 @@ struct JSONValueDecoder: Decoder {
         return .typeMismatch(type, .init(codingPath: path, debugDescription: "found \(value.kindName)"))
     }
 
-    // The coding path is built only for an error: most fields decode fine, and an array per
-    // field was a good part of the cost.
+    // The coding path is built only for an error: most fields decode fine, and building it
+    // eagerly allocated an array per field.
 
     static func string(_ value: JSONValue, _ path: @autoclosure () -> [any CodingKey]) throws -> String {
         guard case .string(let text) = value else { throw mismatch(String.self, value, path()) }
