@@ -8,14 +8,21 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// A decoded batch as the ingest endpoint accepted it.
+/// A decoded batch as the ingest endpoint accepted it, with its steps' share of the summary
+/// buckets, built here (on the request's task) rather than by the store's single writer.
 public struct ReceivedBatch: Sendable {
-    public var batch: Batch
-    public var receivedAt: Timestamp
+    public let batch: Batch
+    public let receivedAt: Timestamp
+    /// The buckets' share of every step in the batch; used when all of its records are new.
+    let steps: StepShare
 
     public init(batch: Batch, receivedAt: Timestamp = .now()) {
         self.batch = batch
         self.receivedAt = receivedAt
+        steps = StepShare(
+            steps: batch.records.lazy.compactMap {
+                if case .stepFinished(let step) = $0.event.payload { step } else { nil }
+            }, agent: batch.agentID)
     }
 }
 
@@ -52,6 +59,9 @@ struct Merger {
     let stepInserter: StepInserter
     /// Summary bucket updates, written once at the end of the transaction.
     var buckets = BucketAccumulator()
+    /// The steps of the current batch that are new, when some of its records are not.
+    var newSteps: [StepFinished] = []
+    var collectNewSteps = false
 
     init(db: Database) throws {
         self.db = db
@@ -73,6 +83,11 @@ struct Merger {
         ).execute(arguments: [agent, now, now])
 
         var ranges = try DeliveryRanges.load(db, agentID: agent, epoch: batch.epoch)
+        // All records new (the usual case): the batch's prepared step share goes to the buckets;
+        // otherwise a share of the new steps only, gathered as they are inserted.
+        let fresh = ranges.count(in: first...last) == 0
+        newSteps.removeAll(keepingCapacity: true)
+        collectNewSteps = !fresh
         var environment = try currentEnvironment(agent)
         var steps: [String: StepAggregate] = [:]
         executionEnvironments.removeAll(keepingCapacity: true)
@@ -86,6 +101,7 @@ struct Merger {
             accepted += 1
             try insert(record.event, agent: agent, epoch: batch.epoch, environment: &environment, steps: &steps)
         }
+        buckets.add(fresh ? received.steps : StepShare(steps: newSteps, agent: agent))
         for (executionID, aggregate) in steps {
             try db.cachedStatement(
                 sql: """
@@ -179,7 +195,7 @@ struct Merger {
         case .stepFinished(let e):
             let env = try self.environment(ofExecution: e.executionID, agent: agent, fallback: environment.hash)
             try stepInserter.insert(e, agent: agent, environment: env)
-            buckets.add(step: e, agent: agent)
+            if collectNewSteps { newSteps.append(e) }
             let finished = e.finishedAt.microsecondsSinceEpoch
             if var aggregate = steps[e.executionID] {
                 aggregate.lastStepAt = max(aggregate.lastStepAt, finished)

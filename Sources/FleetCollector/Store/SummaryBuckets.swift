@@ -381,18 +381,94 @@ enum SummaryBuckets {
     }
 }
 
-/// The bucket updates of one merge transaction, gathered in memory and
-/// written once at its end, as delta rows: steps are grouped per (agent, workflow, action,
-/// five minutes) as they arrive, and every group then feeds each dimension
-/// and span.
-struct BucketAccumulator {
-    struct StepGroup: Hashable {
-        var agent: String
+/// One batch's steps, grouped per summary bucket target and merged: what the merge adds to
+/// the buckets for a batch whose records are all new. Built when the batch is received
+/// (``ReceivedBatch``), on the request's task, so the single writer only sums shares: the
+/// grouping, sorting and merging of durations runs beside the writer's SQLite work instead of
+/// inside its transaction. A batch with records already committed gets a share of its new
+/// steps only, built in the transaction.
+struct StepShare: Sendable {
+    struct Target: Hashable, Sendable {
+        var dim: SummaryBuckets.StepDimension
+        var span: Int64
+        var start: Int64
+        var key: String
+        var action: String
+    }
+
+    /// Counts and duration pairs (ascending, normalised) of one target.
+    struct Totals: Sendable {
+        var steps = 0
+        var successes = 0
+        var cacheHits = 0
+        var degraded = 0
+        var totalSum = 0.0
+        var total: HistogramBlob.Pairs = []
+        var ocr: HistogramBlob.Pairs = []
+        var ui: HistogramBlob.Pairs = []
+        var analyze: HistogramBlob.Pairs = []
+    }
+
+    struct HistoryKey: Hashable, Sendable {
+        var workflow: String
+        var step: Int
+    }
+
+    var targets: [Target: Totals] = [:]
+    /// Steps and summed total durations per workflow and step number (ETAs).
+    var history: [HistoryKey: (steps: Int, sum: Double)] = [:]
+    /// UTC days the steps finished on (marked changed in `bucket_days`).
+    var days: Set<Int64> = []
+
+    init() {}
+
+    /// The share of `steps`, all from `agent`.
+    init(steps: some Sequence<StepFinished>, agent: String) {
+        // Grouped per (workflow, action, five minutes) first: every group then feeds each dimension and span.
+        var groups: [Group: StepValues] = [:]
+        for e in steps {
+            let start = BucketAccumulator.floor(e.finishedAt.microsecondsSinceEpoch, SummaryBuckets.fiveMinutes)
+            // In place (default subscript): no copy of the value arrays per step.
+            groups[Group(workflow: e.workflowID, action: e.actionType, start: start), default: StepValues()].add(e)
+            let key = HistoryKey(workflow: e.workflowID, step: e.stepNumber)
+            history[key, default: (0, 0)].steps += 1
+            history[key, default: (0, 0)].sum += e.totalMs
+        }
+        var gathered: [Target: StepTotals] = [:]
+        for (group, values) in groups {
+            days.insert(BucketAccumulator.floor(group.start, SummaryBuckets.day))
+            let total = HistogramBlob.pairs(ofMicros: values.total)
+            let ocr = HistogramBlob.pairs(ofMicros: values.ocr)
+            let ui = HistogramBlob.pairs(ofMicros: values.ui)
+            let analyze = HistogramBlob.pairs(ofMicros: values.analyze)
+            for dim in SummaryBuckets.StepDimension.allCases {
+                let key =
+                    switch dim {
+                    case .fleet: ""
+                    case .workflow: group.workflow
+                    case .agent: agent
+                    }
+                for span in dim.spans {
+                    let target = Target(dim: dim, span: span, start: BucketAccumulator.floor(group.start, span), key: key, action: group.action)
+                    gathered[target, default: StepTotals()].add(values, total: total, ocr: ocr, ui: ui, analyze: analyze)
+                }
+            }
+        }
+        var scratch: [UInt64] = []
+        targets.reserveCapacity(gathered.count)
+        for (target, totals) in gathered {
+            targets[target] = totals.merged(scratch: &scratch)
+        }
+    }
+
+    /// Steps of one workflow and action in one five-minute bucket.
+    struct Group: Hashable {
         var workflow: String
         var action: String
         var start: Int64
     }
 
+    /// A step's values in one group, gathered before they are sorted into pairs.
     struct StepValues {
         var steps = 0
         var successes = 0
@@ -404,29 +480,64 @@ struct BucketAccumulator {
         var ui: [UInt64] = []
         var analyze: [UInt64] = []
     }
+}
 
-    struct StepTarget: Hashable {
-        var dim: SummaryBuckets.StepDimension
-        var span: Int64
-        var start: Int64
-        var key: String
-        var action: String
+/// Counts and the pair lists of several groups or shares, merged once when written
+/// (``HistogramBlob/mergeAll(_:scratch:)``): merging each into a running total made wide
+/// targets (the fleet's hour) quadratic.
+struct StepTotals {
+    var steps = 0
+    var successes = 0
+    var cacheHits = 0
+    var degraded = 0
+    var totalSum = 0.0
+    var total: [HistogramBlob.Pairs] = []
+    var ocr: [HistogramBlob.Pairs] = []
+    var ui: [HistogramBlob.Pairs] = []
+    var analyze: [HistogramBlob.Pairs] = []
+
+    mutating func add(
+        _ v: StepShare.StepValues, total: HistogramBlob.Pairs, ocr: HistogramBlob.Pairs, ui: HistogramBlob.Pairs,
+        analyze: HistogramBlob.Pairs
+    ) {
+        steps += v.steps
+        successes += v.successes
+        cacheHits += v.cacheHits
+        degraded += v.degraded
+        totalSum += v.totalSum
+        append(total: total, ocr: ocr, ui: ui, analyze: analyze)
     }
 
-    struct StepTotals {
-        var steps = 0
-        var successes = 0
-        var cacheHits = 0
-        var degraded = 0
-        var totalSum = 0.0
-        /// The groups' pair lists, merged once when written (``HistogramBlob/mergeAll(_:)``): merging
-        /// each group into a running total made wide targets (the fleet's hour) quadratic.
-        var total: [HistogramBlob.Pairs] = []
-        var ocr: [HistogramBlob.Pairs] = []
-        var ui: [HistogramBlob.Pairs] = []
-        var analyze: [HistogramBlob.Pairs] = []
+    mutating func add(_ v: StepShare.Totals) {
+        steps += v.steps
+        successes += v.successes
+        cacheHits += v.cacheHits
+        degraded += v.degraded
+        totalSum += v.totalSum
+        append(total: v.total, ocr: v.ocr, ui: v.ui, analyze: v.analyze)
     }
 
+    private mutating func append(
+        total: HistogramBlob.Pairs, ocr: HistogramBlob.Pairs, ui: HistogramBlob.Pairs, analyze: HistogramBlob.Pairs
+    ) {
+        if !total.isEmpty { self.total.append(total) }
+        if !ocr.isEmpty { self.ocr.append(ocr) }
+        if !ui.isEmpty { self.ui.append(ui) }
+        if !analyze.isEmpty { self.analyze.append(analyze) }
+    }
+
+    func merged(scratch: inout [UInt64]) -> StepShare.Totals {
+        StepShare.Totals(
+            steps: steps, successes: successes, cacheHits: cacheHits, degraded: degraded, totalSum: totalSum,
+            total: HistogramBlob.mergeAll(total, scratch: &scratch), ocr: HistogramBlob.mergeAll(ocr, scratch: &scratch),
+            ui: HistogramBlob.mergeAll(ui, scratch: &scratch), analyze: HistogramBlob.mergeAll(analyze, scratch: &scratch))
+    }
+}
+
+/// The bucket updates of one merge transaction, gathered in memory and
+/// written once at its end, as delta rows: the batches' step shares summed per target,
+/// and finished executions per dimension and span.
+struct BucketAccumulator {
     struct RunTarget: Hashable {
         var dim: SummaryBuckets.RunDimension
         var span: Int64
@@ -442,23 +553,21 @@ struct BucketAccumulator {
         var durations: [UInt64] = []
     }
 
-    struct HistoryKey: Hashable {
-        var workflow: String
-        var step: Int
-    }
-
-    var stepGroups: [StepGroup: StepValues] = [:]
+    var steps: [StepShare.Target: StepTotals] = [:]
     var runs: [RunTarget: RunTotals] = [:]
-    var history: [HistoryKey: (steps: Int, sum: Double)] = [:]
+    var history: [StepShare.HistoryKey: (steps: Int, sum: Double)] = [:]
+    var days: Set<Int64> = []
 
-    mutating func add(step e: StepFinished, agent: String) {
-        let finished = e.finishedAt.microsecondsSinceEpoch
-        let start = Self.floor(finished, SummaryBuckets.fiveMinutes)
-        let group = StepGroup(agent: agent, workflow: e.workflowID, action: e.actionType, start: start)
-        // In place (default subscript): no copy of the value arrays per step.
-        stepGroups[group, default: StepValues()].add(e)
-        history[HistoryKey(workflow: e.workflowID, step: e.stepNumber), default: (0, 0)].steps += 1
-        history[HistoryKey(workflow: e.workflowID, step: e.stepNumber), default: (0, 0)].sum += e.totalMs
+    /// One batch's steps.
+    mutating func add(_ share: StepShare) {
+        for (target, totals) in share.targets {
+            steps[target, default: StepTotals()].add(totals)
+        }
+        for (key, value) in share.history {
+            history[key, default: (0, 0)].steps += value.steps
+            history[key, default: (0, 0)].sum += value.sum
+        }
+        days.formUnion(share.days)
     }
 
     /// A finished execution, counted once (the merge skips a second `execution_finished`).
@@ -466,6 +575,7 @@ struct BucketAccumulator {
         workflow: String, agent: String, environment: String?, finishedAt: Int64, success: Bool, durationMs: Double?
     ) {
         let micros = HistogramBlob.micros(durationMs)
+        days.insert(Self.floor(finishedAt, SummaryBuckets.day))
         for dim in SummaryBuckets.RunDimension.allCases {
             for span in dim.spans {
                 let start = Self.floor(finishedAt, span)
@@ -481,7 +591,7 @@ struct BucketAccumulator {
         }
     }
 
-    var isEmpty: Bool { stepGroups.isEmpty && runs.isEmpty }
+    var isEmpty: Bool { steps.isEmpty && runs.isEmpty }
 
     static func floor(_ t: Int64, _ span: Int64) -> Int64 {
         let q = t / span
@@ -491,26 +601,6 @@ struct BucketAccumulator {
     /// Writes everything gathered and empties the accumulator. Returns the delta rows written.
     @discardableResult
     mutating func write(_ db: Database) throws -> Int {
-        var steps: [StepTarget: StepTotals] = [:]
-        for (group, values) in stepGroups {
-            let total = HistogramBlob.pairs(ofMicros: values.total)
-            let ocr = HistogramBlob.pairs(ofMicros: values.ocr)
-            let ui = HistogramBlob.pairs(ofMicros: values.ui)
-            let analyze = HistogramBlob.pairs(ofMicros: values.analyze)
-            for dim in SummaryBuckets.StepDimension.allCases {
-                for span in dim.spans {
-                    let start = Self.floor(group.start, span)
-                    let key =
-                        switch dim {
-                        case .fleet: ""
-                        case .workflow: group.workflow
-                        case .agent: group.agent
-                        }
-                    let target = StepTarget(dim: dim, span: span, start: start, key: key, action: group.action)
-                    steps[target, default: StepTotals()].add(values, total: total, ocr: ocr, ui: ui, analyze: analyze)
-                }
-            }
-        }
         var scratch: [UInt64] = []
         let stepStatement = try db.cachedStatement(sql: SummaryBuckets.stepDeltaInsert)
         for (t, v) in steps {
@@ -538,20 +628,19 @@ struct BucketAccumulator {
         for (key, value) in history {
             try historyStatement.execute(arguments: [key.workflow, key.step, value.steps, value.sum])
         }
-        var days = Set(stepGroups.keys.map { Self.floor($0.start, SummaryBuckets.day) })
-        for target in runs.keys where target.span == SummaryBuckets.hour { days.insert(Self.floor(target.start, SummaryBuckets.day)) }
         let dayStatement = try db.cachedStatement(
             sql: "INSERT INTO bucket_days (start, version) VALUES (?, 1) ON CONFLICT (start) DO UPDATE SET version = version + 1")
         for day in days { try dayStatement.execute(arguments: [day]) }
         let rows = steps.count + runs.count
-        stepGroups.removeAll()
+        steps.removeAll()
         runs.removeAll()
         history.removeAll()
+        days.removeAll()
         return rows
     }
 }
 
-extension BucketAccumulator.StepValues {
+extension StepShare.StepValues {
     mutating func add(_ e: StepFinished) {
         steps += 1
         if e.success { successes += 1 }
@@ -562,22 +651,5 @@ extension BucketAccumulator.StepValues {
         if let v = HistogramBlob.micros(e.ocrMs) { ocr.append(v) }
         if let v = HistogramBlob.micros(e.uiMs) { ui.append(v) }
         if let v = HistogramBlob.micros(e.analyzeMs) { analyze.append(v) }
-    }
-}
-
-extension BucketAccumulator.StepTotals {
-    mutating func add(
-        _ v: BucketAccumulator.StepValues, total: HistogramBlob.Pairs, ocr: HistogramBlob.Pairs, ui: HistogramBlob.Pairs,
-        analyze: HistogramBlob.Pairs
-    ) {
-        steps += v.steps
-        successes += v.successes
-        cacheHits += v.cacheHits
-        degraded += v.degraded
-        totalSum += v.totalSum
-        if !total.isEmpty { self.total.append(total) }
-        if !ocr.isEmpty { self.ocr.append(ocr) }
-        if !ui.isEmpty { self.ui.append(ui) }
-        if !analyze.isEmpty { self.analyze.append(analyze) }
     }
 }

@@ -134,10 +134,12 @@ struct SummaryBucketTests {
 
         for agent in ["pc-1", "pc-2", "pc-3", "pc-4"] {
             let records = generate(agent: agent, from: start, to: end)
-            // Out of order and in pieces, with one piece sent twice.
+            // Out of order and in pieces, with one piece sent twice, and first a batch overlapping
+            // the two last pieces, so each of them arrives with some records already committed.
             var pieces: [[Batch.Record]] = stride(from: 0, to: records.count, by: 97).map { Array(records[$0..<min($0 + 97, records.count)]) }
             pieces.reverse()
             pieces.append(pieces[1])
+            pieces.insert(Array(pieces[1].suffix(40) + pieces[0].prefix(40)), at: 0)
             batches += pieces.map { Batch(agentID: agent, epoch: WALEpoch(rawValue: 11), records: $0) }
         }
         let store = try FleetStore(path: temporaryDirectory("fleet-buckets") + "/fleet.sqlite")
