@@ -420,8 +420,6 @@ struct StepShare: Sendable {
     /// UTC days the steps finished on (marked changed in `bucket_days`).
     var days: Set<Int64> = []
 
-    init() {}
-
     /// The share of `steps`, all from `agent`.
     init(steps: some Sequence<StepFinished>, agent: String) {
         // Grouped per (workflow, action, five minutes) first: every group then feeds each dimension and span.
