@@ -144,17 +144,7 @@ enum HistogramBlob {
             var all: Pairs = []
             all.reserveCapacity(total)
             for list in lists { all.append(contentsOf: list) }
-            all.sort { $0.value < $1.value }
-            var last = 0
-            for i in 1..<all.count {
-                if all[i].value == all[last].value {
-                    all[last].count &+= all[i].count
-                } else {
-                    last += 1
-                    all[last] = all[i]
-                }
-            }
-            all.removeLast(all.count - last - 1)
+            coalesce(&all)
             return all
         }
         if scratch.count < bucketCount { scratch = [UInt64](repeating: 0, count: bucketCount) }
@@ -177,25 +167,68 @@ enum HistogramBlob {
         return result
     }
 
-    static func encode(_ pairs: Pairs) -> Data {
-        var w = ByteWriter(capacity: pairs.count * 3)
-        var previous: UInt64 = 0
-        for pair in pairs {
-            w.varint(pair.value &- previous)
-            w.varint(pair.count)
-            previous = pair.value
+    /// Sorts pairs by value and sums the counts of equal values, in place.
+    static func coalesce(_ all: inout Pairs) {
+        guard all.count > 1 else { return }
+        all.sort { $0.value < $1.value }
+        var last = 0
+        for i in 1..<all.count {
+            if all[i].value == all[last].value {
+                all[last].count &+= all[i].count
+            } else {
+                last += 1
+                all[last] = all[i]
+            }
         }
-        return Data(w.bytes)
+        all.removeLast(all.count - last - 1)
+    }
+
+    static func encode(_ pairs: Pairs) -> Data {
+        // Written through a pointer (at most 10 bytes per varint): appending byte by byte made
+        // encoding the largest cost of the bucket fold.
+        let bytes = [UInt8](unsafeUninitializedCapacity: pairs.count * 20) { out, written in
+            var n = 0
+            func varint(_ v: UInt64) {
+                var v = v
+                while v >= 0x80 {
+                    out[n] = UInt8(truncatingIfNeeded: v) | 0x80
+                    n += 1
+                    v >>= 7
+                }
+                out[n] = UInt8(v)
+                n += 1
+            }
+            var previous: UInt64 = 0
+            for pair in pairs {
+                varint(pair.value &- previous)
+                varint(pair.count)
+                previous = pair.value
+            }
+            written = n
+        }
+        return Data(bytes)
     }
 
     /// Calls `body` with each (value, count) of a blob, in order; malformed bytes end the walk
     /// (a blob is only ever written by this type).
     static func forEachPair(_ bytes: Data, _ body: (UInt64, UInt64) -> Void) {
         bytes.withUnsafeBytes { raw in
-            var r = ByteReader(raw)
+            var offset = 0
+            func varint() -> UInt64? {
+                var result: UInt64 = 0
+                var shift: UInt64 = 0
+                while offset < raw.count, shift < 64 {
+                    let byte = raw[offset]
+                    offset += 1
+                    result |= UInt64(byte & 0x7F) << shift
+                    if byte & 0x80 == 0 { return result }
+                    shift += 7
+                }
+                return nil
+            }
             var value: UInt64 = 0
-            while !r.isAtEnd {
-                guard let delta = try? r.varint("value"), let count = try? r.varint("count") else { return }
+            while offset < raw.count {
+                guard let delta = varint(), let count = varint() else { return }
                 value &+= delta
                 body(min(value, maxMicros), count)
             }
@@ -205,16 +238,22 @@ enum HistogramBlob {
     /// The pairs of a blob, normalised and ascending.
     static func decode(_ bytes: Data) -> Pairs {
         var pairs: Pairs = []
+        pairs.reserveCapacity(bytes.count / 2)
+        var ascending = true
+        append(bytes, to: &pairs, ascending: &ascending)
+        // Only blobs written before normalisation can be out of order.
+        if !ascending { coalesce(&pairs) }
+        return pairs
+    }
+
+    /// Appends a blob's normalised pairs to `pairs`; clears `ascending` when one is not above
+    /// the pair before it.
+    static func append(_ bytes: Data, to pairs: inout Pairs, ascending: inout Bool) {
         forEachPair(bytes) { value, count in
             let v = normalized(value)
-            if let last = pairs.last, last.value >= v {
-                // Only from blobs written before normalisation: keep the list ascending.
-                pairs = merge(pairs, [(v, count)])
-            } else {
-                pairs.append((v, count))
-            }
+            if let last = pairs.last, last.value >= v { ascending = false }
+            pairs.append((v, count))
         }
-        return pairs
     }
 
     /// Adds a blob to a dense histogram.
@@ -255,17 +294,27 @@ enum HistogramBlob {
         func finalize() throws -> (any DatabaseValueConvertible)? { encode(pairs(ofMicros: values)) }
     }
 
-    /// Gathers the blobs' pairs and merges them once at the end (merging each blob into a running
-    /// total is quadratic for a bucket with hundreds of deltas).
+    /// Gathers the blobs and merges them once at the end (merging each blob into a running
+    /// total is quadratic for a bucket with hundreds of deltas): a single blob is returned as it
+    /// is; several are decoded into one list, sorted and summed.
     struct UnionAggregate: DatabaseAggregate {
-        var lists: [Pairs] = []
+        var blobs: [Data] = []
         init() {}
         mutating func step(_ dbValues: [DatabaseValue]) throws {
-            if let blob = Data.fromDatabaseValue(dbValues[0]), !blob.isEmpty { lists.append(decode(blob)) }
+            if let blob = Data.fromDatabaseValue(dbValues[0]), !blob.isEmpty { blobs.append(blob) }
         }
         func finalize() throws -> (any DatabaseValueConvertible)? {
-            var scratch: [UInt64] = []
-            return encode(mergeAll(lists, scratch: &scratch))
+            switch blobs.count {
+            case 0: return Data()
+            case 1: return blobs[0]
+            default:
+                var all: Pairs = []
+                all.reserveCapacity(blobs.reduce(0) { $0 + $1.count / 2 })
+                var ascending = true
+                for blob in blobs { append(blob, to: &all, ascending: &ascending) }
+                coalesce(&all)
+                return encode(all)
+            }
         }
     }
 }
