@@ -64,7 +64,7 @@ public final class Agent: Sendable {
         let writer = WALWriter(wal: wal, recorder: recorder, syncInterval: configuration.wal.syncInterval, logger: logger)
         let loopback = LoopbackServer(recorder: recorder, wal: wal, status: status, settings: configuration.loopback, logger: logger)
             .application(agentID: configuration.agentID) { [loopbackPort] port in loopbackPort.fulfil(port) }
-        let reporter = StatusReporter(agent: self)
+        let reporter = StatusReporter(agent: self, probe: probe)
         recorder.record(Event(.environment(EnvironmentFacts(facts: EnvironmentProbe.facts(probe: probe, extra: configuration.facts)))))
         let group = ServiceGroup(
             configuration: .init(
@@ -128,24 +128,47 @@ extension Agent {
 
 /// Records an `agent_status` event at start and every minute, and flushes
 /// swift-metrics counters and gauges every 10 seconds (and at shutdown).
+/// Once `memory.release_start_pages_after` has passed, it hands the pages
+/// of the agent's program files back to the OS, once: most of what is
+/// resident then was run only to start (config, certificates, TLS set-up,
+/// WAL recovery) and would otherwise stay counted in the agent's RSS until
+/// the machine ran short of memory.
 struct StatusReporter: Service {
     let agent: Agent
+    let probe: any PlatformProbe
     var interval: Duration = .seconds(60)
     var metricsInterval: Duration = .seconds(10)
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             var lastStatus: ContinuousClock.Instant? = nil
+            var releasePagesAt = agent.configuration.memory.releaseStartPagesAfter.map { agent.started + $0 }
             while !Task.isCancelled {
                 if lastStatus.map({ ContinuousClock.now - $0 >= interval }) ?? true {
                     agent.recorder.record(agent.statusEvent())
                     lastStatus = .now
                 }
                 agent.metrics.flush()
-                try? await Task.sleep(for: metricsInterval)
+                if let at = releasePagesAt, ContinuousClock.now >= at {
+                    releasePagesAt = nil
+                    releaseStartPages()
+                }
+                var wake = ContinuousClock.now + metricsInterval
+                if let at = releasePagesAt { wake = min(wake, at) }
+                try? await Task.sleep(until: wake, clock: .continuous)
             }
         }
         agent.metrics.flush()
+    }
+
+    private func releaseStartPages() {
+        guard let (before, after) = probe.releaseProgramPages() else {
+            agent.logger.debug("this platform cannot release the agent's start-up pages")
+            return
+        }
+        agent.logger.info(
+            "released start-up program pages",
+            metadata: ["resident_before_bytes": "\(before)", "resident_after_bytes": "\(after)"])
     }
 }
 

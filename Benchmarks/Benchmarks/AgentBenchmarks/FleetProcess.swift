@@ -16,8 +16,8 @@ final class FleetProcess {
 
     /// The release binaries' folder: `FLEET_BIN_DIR`, else the first of
     /// `../.build-release/release` and `../.build/release` that holds both
-    /// binaries (build them with `swift build -c release --scratch-path
-    /// .build-release` in the repository).
+    /// binaries (build them with `swift build -c release --static-swift-stdlib
+    /// --scratch-path .build-release` in the repository, as deployed).
     static func binaryDirectory() throws -> String {
         let repository = URL(fileURLWithPath: BenchmarkDirectory.package).deletingLastPathComponent().path
         var candidates = [repository + "/.build-release/release", repository + "/.build/release"]
@@ -28,7 +28,7 @@ final class FleetProcess {
         }
         throw BenchmarkFailure(
             description: "no release fleet-agent and fleet-collector in \(candidates.joined(separator: " or ")): "
-                + "run `swift build -c release --scratch-path .build-release` in the repository, or set FLEET_BIN_DIR")
+                + "run `swift build -c release --static-swift-stdlib --scratch-path .build-release` in the repository, or set FLEET_BIN_DIR")
     }
 
     /// "PATH (built YYYY-MM-DD HH:MM UTC)", for the report.

@@ -50,10 +50,19 @@ public struct AgentConfiguration: Sendable {
         public var maxBodyBytes = 8 << 20
     }
 
+    /// `[memory]`
+    public struct Memory: Sendable {
+        public init() {}
+        /// `memory.release_start_pages_after`: how long after start the agent hands the
+        /// pages of its program files back to the OS (`PlatformProbe.releaseProgramPages`); nil for `"off"`.
+        public var releaseStartPagesAfter: Duration? = .seconds(10)
+    }
+
     public var collector = Collector()
     public var wal = WAL()
     public var shipper = Shipper()
     public var loopback = Loopback()
+    public var memory = Memory()
     /// `[sampler]`
     public var sampler = ResourceSampler.Settings()
     /// `[facts]`: operator-given environment facts (executor version, model versions…).
@@ -113,6 +122,14 @@ extension AgentConfiguration {
         let l = try root.table("loopback")
         loopback.port = try l.int("port", default: loopback.port, range: 0...65535)
         loopback.maxBodyBytes = try l.byteSize("max_body_bytes", default: loopback.maxBodyBytes, range: 1024...(1 << 30))
+
+        let r = try root.table("memory")
+        if (try? r.optionalString("release_start_pages_after")) == "off" {
+            memory.releaseStartPagesAfter = nil
+        } else {
+            memory.releaseStartPagesAfter = try r.duration(
+                "release_start_pages_after", default: .seconds(10), range: .seconds(1)...(.seconds(3600)))
+        }
 
         let m = try root.table("sampler")
         sampler.interval = try m.duration("interval", default: sampler.interval, range: .seconds(1)...(.seconds(3600)))

@@ -48,4 +48,28 @@ struct ResourceSamplerTests {
         #expect(facts["os"] == "custom")
         #expect(facts["agent_version"] == FleetAgentInfo.version)
     }
+
+    @Test("the program's pages go back to the OS: resident file pages drop")
+    func releaseProgramPages() throws {
+        // This test process's own binary is mapped by no other process, so its pages can go.
+        let (before, after) = try #require(LinuxProbe().releaseProgramPages())
+        #expect(before > 1 << 20)
+        #expect(after < before, "RssFile \(before) → \(after) bytes")
+    }
+
+    @Test("memory.release_start_pages_after: 10 s by default, a duration, or \"off\"; anything else names the key")
+    func releaseStartPagesConfig() throws {
+        let head = "agent_id = \"pc-1\"\n"
+        #expect(try AgentConfiguration(toml: head).memory.releaseStartPagesAfter == .seconds(10))
+        #expect(try AgentConfiguration(toml: head + "[memory]\nrelease_start_pages_after = \"1m\"\n").memory.releaseStartPagesAfter == .seconds(60))
+        #expect(try AgentConfiguration(toml: head + "[memory]\nrelease_start_pages_after = \"off\"\n").memory.releaseStartPagesAfter == nil)
+        for value in ["\"0s\"", "\"soon\"", "true"] {
+            do {
+                _ = try AgentConfiguration(toml: head + "[memory]\nrelease_start_pages_after = \(value)\n")
+                Issue.record("accepted: \(value)")
+            } catch {
+                #expect(error.key == "memory.release_start_pages_after", "\(value): \(error)")
+            }
+        }
+    }
 }
