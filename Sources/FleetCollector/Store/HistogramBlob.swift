@@ -1,6 +1,5 @@
 import FleetCore
 import GRDB
-import Histogram
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -15,11 +14,6 @@ import Foundation
 /// delta-encoded. Two blobs merge in linear time without the histogram's
 /// dense count array, which is what keeps bucket upserts cheap.
 enum HistogramBlob {
-    /// The dense histogram summaries fold blobs into.
-    static func empty() -> Histogram<UInt64> {
-        Histogram<UInt64>(highestTrackableValue: maxMicros, numberOfSignificantValueDigits: .three)
-    }
-
     static let maxMicros = UInt64(EventLimits.maxDurationMs * 1000)
 
     /// Milliseconds to microseconds, clamped to the trackable range; nil for no value.
@@ -98,8 +92,10 @@ enum HistogramBlob {
         }
     }
 
-    /// The position of a normalised value among HDR buckets: values below 2,048 are their own
-    /// bucket, then 1,024 buckets per power of two.
+    /// The position of a value's HDR bucket: values below 2,048 are their own bucket, then
+    /// 1,024 buckets per power of two (the bits below a bucket's resolution do not matter, so
+    /// the value need not be normalised).
+    @inline(__always)
     static func bucketIndex(_ normalized: UInt64) -> Int {
         guard normalized >= 2048 else { return Int(normalized) }
         let shift = (63 - normalized.leadingZeroBitCount) - 10
@@ -256,9 +252,67 @@ enum HistogramBlob {
         }
     }
 
-    /// Adds a blob to a dense histogram.
-    static func add(_ bytes: Data, to histogram: inout Histogram<UInt64>) {
-        forEachPair(bytes) { value, count in _ = histogram.record(value, count: count) }
+    /// Adds a blob's counts to `counts` (one slot per HDR bucket, ``bucketCount`` slots), the
+    /// hot loop of a week-long summary (millions of pairs): varints read straight from the bytes
+    /// into the slots, no call per pair. Returns the count added and the lowest and highest slot
+    /// touched (`Int.max` and -1 when none was). Malformed bytes end the walk, as in
+    /// ``forEachPair(_:_:)``.
+    static func add(_ bytes: Data, toCounts counts: inout [UInt64]) -> (added: UInt64, low: Int, high: Int) {
+        guard counts.count == bucketCount else { return (0, Int.max, -1) }
+        var added: UInt64 = 0
+        var low = Int.max
+        var high = -1
+        bytes.withUnsafeBytes { raw in
+            counts.withUnsafeMutableBufferPointer { slots in
+                var offset = 0
+                var value: UInt64 = 0
+                var complete = true
+                @inline(__always) func varint() -> UInt64 {
+                    var result: UInt64 = 0
+                    var shift: UInt64 = 0
+                    while offset < raw.count, shift < 64 {
+                        let byte = raw[offset]
+                        offset += 1
+                        result |= UInt64(byte & 0x7F) << shift
+                        if byte & 0x80 == 0 { return result }
+                        shift += 7
+                    }
+                    complete = false
+                    return 0
+                }
+                while offset < raw.count {
+                    let delta = varint()
+                    let count = varint()
+                    guard complete else { return }
+                    value &+= delta
+                    let slot = bucketIndex(min(value, maxMicros))
+                    slots[slot] &+= count
+                    added &+= count
+                    low = min(low, slot)
+                    high = max(high, slot)
+                }
+            }
+        }
+        return (added, low, high)
+    }
+
+    /// The value at `p` percent of ascending (value, count) pairs holding `total` in all, as HDR
+    /// reports it: the highest value of the bucket holding rank ⌈p·total⌉ (at least 1), with
+    /// HDR's arithmetic (`p` one ulp down, times the total, over 100) so that both agree to the
+    /// bit (the tests hold them to it).
+    static func percentile<S: Sequence>(_ p: Double, total: UInt64, ascending pairs: S) -> UInt64
+    where S.Element == (value: UInt64, count: UInt64) {
+        guard total > 0 else { return 0 }
+        let clamped = min(max(p.nextDown, 0), 100)
+        let rank = max(1, UInt64((clamped * Double(total) / 100).rounded(.up)))
+        var seen: UInt64 = 0
+        var last: UInt64 = 0
+        for pair in pairs {
+            seen &+= pair.count
+            last = pair.value
+            if seen >= rank { break }
+        }
+        return highestEquivalent(last)
     }
 
     // MARK: SQL functions

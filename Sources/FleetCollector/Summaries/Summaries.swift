@@ -1,6 +1,5 @@
 import FleetCore
 import GRDB
-import Histogram
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -302,14 +301,20 @@ extension Duration {
 
 /// Collects durations (ms) at microsecond resolution with HDR precision (three significant
 /// digits). A group starts sparse (value → count), which keeps thousands of small groups (one per
-/// agent) cheap, and turns into a dense HDR histogram once it holds many distinct values.
+/// agent) cheap, and turns dense (a count per HDR bucket, ``HistogramBlob/bucketIndex(_:)``) once
+/// it holds many distinct values: a week of fleet buckets adds millions of pairs, each one
+/// array slot.
 struct DurationAccumulator {
     private var sparse: [UInt64: UInt64] = [:]
-    private var dense: Histogram<UInt64>?
+    /// ``HistogramBlob/bucketCount`` counts once dense; empty while sparse.
+    private var dense: [UInt64] = []
+    /// The lowest and highest dense slots holding a count.
+    private var low = Int.max
+    private var high = -1
     var sum = 0.0
     var count = 0
 
-    /// Distinct values kept sparse before switching to the dense histogram.
+    /// Distinct values kept sparse before switching to dense counts.
     static let denseAfter = 2048
 
     mutating func record(ms: Double) {
@@ -320,11 +325,11 @@ struct DurationAccumulator {
     }
 
     private mutating func add(_ micros: UInt64, count n: UInt64) {
-        if var histogram = dense {
-            // Moved out and back so the count array is uniquely held and updated in place.
-            dense = nil
-            _ = histogram.record(micros, count: n)
-            dense = histogram
+        if !dense.isEmpty {
+            let slot = HistogramBlob.bucketIndex(min(micros, HistogramBlob.maxMicros))
+            dense[slot] &+= n
+            low = min(low, slot)
+            high = max(high, slot)
             return
         }
         sparse[HistogramBlob.normalized(micros), default: 0] += n
@@ -332,29 +337,27 @@ struct DurationAccumulator {
     }
 
     private mutating func densify() {
-        var histogram = HistogramBlob.empty()
-        for (value, c) in sparse { _ = histogram.record(value, count: c) }
-        dense = histogram
+        dense = [UInt64](repeating: 0, count: HistogramBlob.bucketCount)
+        let values = sparse
         sparse = [:]
+        for (value, n) in values { add(value, count: n) }
     }
 
     /// Adds a bucket's histogram (``HistogramBlob``) and its sum.
     mutating func merge(encoded: Data, sumMs: Double) {
+        // A large blob goes straight to the dense counts (no dictionary on the way).
+        if dense.isEmpty && sparse.count + encoded.count / 3 > Self.denseAfter { densify() }
         var added: UInt64 = 0
-        // A large blob goes straight to the dense histogram (no dictionary on the way).
-        if dense == nil && sparse.count + encoded.count / 3 > Self.denseAfter { densify() }
-        if var histogram = dense {
-            dense = nil
-            HistogramBlob.forEachPair(encoded) { value, n in
-                _ = histogram.record(value, count: n)
-                added += n
-            }
-            dense = histogram
-        } else {
+        if dense.isEmpty {
             HistogramBlob.forEachPair(encoded) { value, n in
                 add(value, count: n)
                 added += n
             }
+        } else {
+            let result = HistogramBlob.add(encoded, toCounts: &dense)
+            added = result.added
+            low = min(low, result.low)
+            high = max(high, result.high)
         }
         count += Int(added)
         sum += sumMs
@@ -362,16 +365,20 @@ struct DurationAccumulator {
 
     /// The value at `p` percent as HDR reports it: the highest value of the bucket holding that rank.
     func percentileMs(_ p: Double) -> Double {
-        if let dense { return Double(dense.valueAtPercentile(p)) / 1000 }
-        let total = sparse.values.reduce(0, +)
-        guard total > 0 else { return 0 }
-        let rank = max(1, UInt64((min(p, 100) / 100 * Double(total)).rounded(.up)))
-        var seen: UInt64 = 0
-        for value in sparse.keys.sorted() {
-            seen += sparse[value] ?? 0
-            if seen >= rank { return Double(HistogramBlob.highestEquivalent(value)) / 1000 }
+        let micros: UInt64
+        if dense.isEmpty {
+            let total = sparse.values.reduce(0, +)
+            micros = HistogramBlob.percentile(
+                p, total: total, ascending: sparse.sorted { $0.key < $1.key }.lazy.map { (value: $0.key, count: $0.value) })
+        } else if low <= high {
+            let total = dense[low...high].reduce(0, &+)
+            micros = HistogramBlob.percentile(
+                p, total: total,
+                ascending: (low...high).lazy.filter { dense[$0] != 0 }.map { (value: HistogramBlob.bucketValue($0), count: dense[$0]) })
+        } else {
+            micros = 0
         }
-        return Double(HistogramBlob.highestEquivalent(sparse.keys.max() ?? 0)) / 1000
+        return Double(micros) / 1000
     }
 
     var stats: DurationStats? {
