@@ -75,6 +75,7 @@ public final class Shipper: Service, Sendable {
             while !Task.isCancelled {
                 let records = self.nextBatch(liveFirst: &liveTurn)
                 if records.isEmpty {
+                    self.saveAcknowledgements()
                     try? await Task.sleep(for: self.settings.maxLinger)
                     continue
                 }
@@ -98,9 +99,20 @@ public final class Shipper: Service, Sendable {
             let records = nextBatch(liveFirst: &live)
             guard !records.isEmpty, case .acknowledged = await send(records) else { break }
         }
+        saveAcknowledgements()
         poller.cancel()
         _ = await poller.value
         try? await client.shutdown()
+    }
+
+    /// Writes the acknowledgements the WAL holds back (it writes its state file at most once a
+    /// second while batches flow).
+    func saveAcknowledgements() {
+        do {
+            try wal.saveAcknowledgements()
+        } catch {
+            logger.warning("cannot write the WAL state file", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Alternates newest and oldest unacknowledged records while there is more than one batch to send.

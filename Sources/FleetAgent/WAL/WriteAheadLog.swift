@@ -23,9 +23,15 @@ public final class WriteAheadLog: Sendable {
         public var maxBytes = 1 << 30
         /// `wal.segment_bytes`: a segment is sealed past this size.
         public var segmentBytes = 8 << 20
-        public init(maxBytes: Int = 1 << 30, segmentBytes: Int = 8 << 20) {
+        /// Acknowledgements alone rewrite the state file at most this often (it is replaced and
+        /// synced: a rename and two fsyncs, once per batch before). One that frees a segment, a
+        /// drop and a new segment still write it at once. What a crash loses of the rest is sent
+        /// again, and the collector ignores the duplicates.
+        public var stateSaveInterval: Duration = .seconds(1)
+        public init(maxBytes: Int = 1 << 30, segmentBytes: Int = 8 << 20, stateSaveInterval: Duration = .seconds(1)) {
             self.maxBytes = maxBytes
             self.segmentBytes = segmentBytes
+            self.stateSaveInterval = stateSaveInterval
         }
     }
 
@@ -61,6 +67,9 @@ public final class WriteAheadLog: Sendable {
         var dropped: UInt64 = 0
         var lost: UInt64 = 0
         var dirty = false
+        /// Acknowledgements not yet in the state file (see ``Options/stateSaveInterval``), and when it was last written.
+        var ackUnsaved = false
+        var lastStateSave = ContinuousClock.now
         /// Per segment path: the file offset before which every record is acknowledged, so reads
         /// start there instead of at the segment's beginning (acknowledgements are never undone).
         var readStart: [String: Int] = [:]
@@ -107,7 +116,10 @@ public final class WriteAheadLog: Sendable {
     }
 
     deinit {
-        state.withLock { if $0.activeFD >= 0 { close($0.activeFD) } }
+        state.withLock { s in
+            if s.ackUnsaved { try? save(&s) }
+            if s.activeFD >= 0 { close(s.activeFD) }
+        }
     }
 
     // MARK: Writing
@@ -176,7 +188,7 @@ public final class WriteAheadLog: Sendable {
         s.segments.append(
             Segment(path: path, firstSequence: firstSequence, lastSequence: firstSequence - 1, bytes: WALRecord.headerBytes, records: 0))
         // Record the high-water mark of handed-out sequences with each new segment.
-        try PersistedState(acked: s.acked, lostRanges: s.lostRanges, dropped: s.dropped, lost: s.lost, nextSequence: firstSequence).save(statePath, directory: directory)
+        try save(&s, nextSequence: firstSequence)
     }
 
     /// Drops whole segments, oldest first, while the log is over its byte cap; counts unacknowledged events dropped.
@@ -194,9 +206,16 @@ public final class WriteAheadLog: Sendable {
         if changed {
             s.acked.removeBelow(s.segments.first?.firstSequence ?? s.nextSequence)
             s.lostRanges.removeBelow(s.segments.first?.firstSequence ?? s.nextSequence)
-            try PersistedState(acked: s.acked, lostRanges: s.lostRanges, dropped: s.dropped, lost: s.lost, nextSequence: s.nextSequence)
-                .save(statePath, directory: directory)
+            try save(&s)
         }
+    }
+
+    /// Writes the state file (with `nextSequence` as the high-water mark, the current one by default).
+    private func save(_ s: inout State, nextSequence: UInt64? = nil) throws(WALError) {
+        try PersistedState(acked: s.acked, lostRanges: s.lostRanges, dropped: s.dropped, lost: s.lost, nextSequence: nextSequence ?? s.nextSequence)
+            .save(statePath, directory: directory)
+        s.ackUnsaved = false
+        s.lastStateSave = .now
     }
 
     // MARK: Reading and acknowledging
@@ -251,7 +270,10 @@ public final class WriteAheadLog: Sendable {
         return out
     }
 
-    /// Records the collector's acknowledgement and deletes segments whose every record is acknowledged.
+    /// Records the collector's acknowledgement and deletes segments whose every record is
+    /// acknowledged. The state file is written at once when segments go (before they do: a
+    /// restart must not count a deleted segment's records as lost), otherwise at most every
+    /// ``Options/stateSaveInterval``; ``saveAcknowledgements()`` writes what is left.
     public func acknowledge(_ range: ClosedRange<UInt64>) throws(WALError) {
         try state.withLock { (s: inout State) throws(WALError) in
             s.acked.insert(range)
@@ -260,21 +282,34 @@ public final class WriteAheadLog: Sendable {
             // keep occupying the byte cap.
             let active = s.segments.count - 1
             var kept: [Segment] = []
+            var gone: [String] = []
             for (i, segment) in s.segments.enumerated() {
                 let empty = segment.lastSequence < segment.firstSequence
                 if i < active && (empty || s.acked.covers(segment.firstSequence...segment.lastSequence)) {
-                    unlink(segment.path)
+                    gone.append(segment.path)
                 } else {
                     kept.append(segment)
                 }
             }
+            guard !gone.isEmpty || ContinuousClock.now - s.lastStateSave >= options.stateSaveInterval else {
+                s.ackUnsaved = true
+                return
+            }
+            try save(&s)
+            for path in gone { unlink(path) }
             s.segments = kept
             let live = Set(kept.map(\.path))
             s.readStart = s.readStart.filter { live.contains($0.key) }
             s.acked.removeBelow(s.segments.first?.firstSequence ?? s.nextSequence)
             s.lostRanges.removeBelow(s.segments.first?.firstSequence ?? s.nextSequence)
-            try PersistedState(acked: s.acked, lostRanges: s.lostRanges, dropped: s.dropped, lost: s.lost, nextSequence: s.nextSequence)
-                .save(statePath, directory: directory)
+        }
+    }
+
+    /// Writes acknowledgements that ``acknowledge(_:)`` has not written yet (the shipper calls
+    /// it when idle and at shutdown).
+    public func saveAcknowledgements() throws(WALError) {
+        try state.withLock { (s: inout State) throws(WALError) in
+            if s.ackUnsaved { try save(&s) }
         }
     }
 
@@ -291,8 +326,7 @@ public final class WriteAheadLog: Sendable {
     }
 
     func persistState() throws(WALError) {
-        let snapshot = state.withLock { PersistedState(acked: $0.acked, lostRanges: $0.lostRanges, dropped: $0.dropped, lost: $0.lost, nextSequence: $0.nextSequence) }
-        try snapshot.save(statePath, directory: directory)
+        try state.withLock { (s: inout State) throws(WALError) in try save(&s) }
     }
 
     static func segmentName(_ firstSequence: UInt64) -> String {

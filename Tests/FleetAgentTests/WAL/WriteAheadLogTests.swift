@@ -143,6 +143,26 @@ struct WriteAheadLogTests {
         #expect(wal.stats.backlogEvents == 89)
     }
 
+    @Test("the state file gets an acknowledgement at once when it frees a segment, otherwise when saved")
+    func acknowledgementWrites() throws {
+        let dir = temporaryDirectory()
+        // An interval no test run reaches, so that nothing depends on the machine's speed.
+        let wal = try WriteAheadLog(directory: dir, options: .init(segmentBytes: 4 << 10, stateSaveInterval: .seconds(3600)))
+        try wal.append(events(400))
+        try wal.sync()
+        let before = wal.stats.segments
+        try wal.acknowledge(1...300)
+        #expect(wal.stats.segments < before)
+        #expect(PersistedState.load(dir + "/state").acked.covers(1...300))
+        // Within the interval of that write, and no segment freed: held back …
+        try wal.acknowledge(350...360)
+        #expect(!PersistedState.load(dir + "/state").acked.covers(350...360))
+        #expect(wal.stats.backlogEvents == 89)
+        // … until the shipper saves it.
+        try wal.saveAcknowledgements()
+        #expect(PersistedState.load(dir + "/state").acked.covers(350...360))
+    }
+
     @Test("at the byte cap the oldest unacknowledged events are dropped and counted exactly")
     func byteCap() throws {
         let dir = temporaryDirectory()
