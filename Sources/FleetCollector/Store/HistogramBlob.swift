@@ -253,44 +253,20 @@ enum HistogramBlob {
     }
 
     /// Adds a blob's counts to `counts` (one slot per HDR bucket, ``bucketCount`` slots), the
-    /// hot loop of a week-long summary (millions of pairs): varints read straight from the bytes
-    /// into the slots, no call per pair. Returns the count added and the lowest and highest slot
-    /// touched (`Int.max` and -1 when none was). Malformed bytes end the walk, as in
-    /// ``forEachPair(_:_:)``.
+    /// hot loop of a week-long summary (millions of pairs: one array slot each). Returns the
+    /// count added and the lowest and highest slot touched (`Int.max` and -1 when none was).
     static func add(_ bytes: Data, toCounts counts: inout [UInt64]) -> (added: UInt64, low: Int, high: Int) {
         guard counts.count == bucketCount else { return (0, Int.max, -1) }
         var added: UInt64 = 0
         var low = Int.max
         var high = -1
-        bytes.withUnsafeBytes { raw in
-            counts.withUnsafeMutableBufferPointer { slots in
-                var offset = 0
-                var value: UInt64 = 0
-                var complete = true
-                @inline(__always) func varint() -> UInt64 {
-                    var result: UInt64 = 0
-                    var shift: UInt64 = 0
-                    while offset < raw.count, shift < 64 {
-                        let byte = raw[offset]
-                        offset += 1
-                        result |= UInt64(byte & 0x7F) << shift
-                        if byte & 0x80 == 0 { return result }
-                        shift += 7
-                    }
-                    complete = false
-                    return 0
-                }
-                while offset < raw.count {
-                    let delta = varint()
-                    let count = varint()
-                    guard complete else { return }
-                    value &+= delta
-                    let slot = bucketIndex(min(value, maxMicros))
-                    slots[slot] &+= count
-                    added &+= count
-                    low = min(low, slot)
-                    high = max(high, slot)
-                }
+        counts.withUnsafeMutableBufferPointer { slots in
+            forEachPair(bytes) { value, count in
+                let slot = bucketIndex(value)
+                slots[slot] &+= count
+                added &+= count
+                low = min(low, slot)
+                high = max(high, slot)
             }
         }
         return (added, low, high)
