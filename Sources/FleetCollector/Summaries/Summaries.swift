@@ -1,5 +1,6 @@
 import FleetCore
 import GRDB
+import Histogram
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -303,7 +304,8 @@ extension Duration {
 /// digits). A group starts sparse (value → count), which keeps thousands of small groups (one per
 /// agent) cheap, and turns dense (a count per HDR bucket, ``HistogramBlob/bucketIndex(_:)``) once
 /// it holds many distinct values: a week of fleet buckets adds millions of pairs, each one
-/// array slot.
+/// array slot (recording each into a `Histogram` was most of a 7-day summary's time). Dense
+/// percentiles come from an HDR `Histogram` made from the counts, one record per bucket.
 struct DurationAccumulator {
     private var sparse: [UInt64: UInt64] = [:]
     /// ``HistogramBlob/bucketCount`` counts once dense; empty while sparse.
@@ -363,29 +365,29 @@ struct DurationAccumulator {
         sum += sumMs
     }
 
-    /// The value at `p` percent as HDR reports it: the highest value of the bucket holding that rank.
-    func percentileMs(_ p: Double) -> Double {
-        let micros: UInt64
+    /// The values at `ps` percent as HDR reports them: the highest value of the bucket holding
+    /// each rank.
+    func percentilesMs(_ ps: [Double]) -> [Double] {
         if dense.isEmpty {
             let total = sparse.values.reduce(0, +)
-            micros = HistogramBlob.percentile(
-                p, total: total, ascending: sparse.sorted { $0.key < $1.key }.lazy.map { (value: $0.key, count: $0.value) })
-        } else if low <= high {
-            let total = dense[low...high].reduce(0, &+)
-            micros = HistogramBlob.percentile(
-                p, total: total,
-                ascending: (low...high).lazy.filter { dense[$0] != 0 }.map { (value: HistogramBlob.bucketValue($0), count: dense[$0]) })
-        } else {
-            micros = 0
+            let ascending = sparse.sorted { $0.key < $1.key }.map { (value: $0.key, count: $0.value) }
+            return ps.map { Double(HistogramBlob.percentile($0, total: total, ascending: ascending)) / 1000 }
         }
-        return Double(micros) / 1000
+        guard low <= high else { return ps.map { _ in 0 } }
+        var histogram = Histogram<UInt64>(highestTrackableValue: HistogramBlob.maxMicros, numberOfSignificantValueDigits: .three)
+        // Each bucket's highest value, so that the largest recorded (HDR's cap) is a bucket's top too.
+        for slot in low...high where dense[slot] != 0 {
+            _ = histogram.record(HistogramBlob.highestEquivalent(HistogramBlob.bucketValue(slot)), count: dense[slot])
+        }
+        return ps.map { Double(histogram.valueAtPercentile($0)) / 1000 }
     }
+
+    func percentileMs(_ p: Double) -> Double { percentilesMs([p])[0] }
 
     var stats: DurationStats? {
         guard count > 0 else { return nil }
-        return DurationStats(
-            count: count, meanMs: sum / Double(count), p50Ms: percentileMs(50), p95Ms: percentileMs(95),
-            p99Ms: percentileMs(99))
+        let p = percentilesMs([50, 95, 99])
+        return DurationStats(count: count, meanMs: sum / Double(count), p50Ms: p[0], p95Ms: p[1], p99Ms: p[2])
     }
 }
 

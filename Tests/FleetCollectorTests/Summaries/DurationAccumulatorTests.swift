@@ -3,9 +3,9 @@ import FleetTestSupport
 import Histogram
 import Testing
 
-/// The summaries' duration percentiles against HdrHistogram's own, in both of the accumulator's
-/// modes (sparse for few distinct values, dense counts per HDR bucket for many) and from both of
-/// its inputs (raw durations and bucket blobs).
+/// The summaries' duration percentiles against an HdrHistogram fed the raw values, in both of the
+/// accumulator's modes (sparse for few distinct values, dense counts per HDR bucket for many) and
+/// from both of its inputs (raw durations and bucket blobs).
 @Suite("Duration percentiles")
 struct DurationAccumulatorTests {
     static let percentiles: [Double] = [1, 25, 50, 90, 95, 99, 99.9]
