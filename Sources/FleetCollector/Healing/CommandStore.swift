@@ -15,8 +15,8 @@ public struct CommandRecord: Sendable, Hashable, Encodable {
     public var args: [String: CommandValue]
     /// `rule` or `operator`.
     public var cause: String
-    public var rule: String?
-    public var target: String?
+    @NullEncoded public var rule: String?
+    @NullEncoded public var target: String?
     /// The rule with the values that fired it, or the operator's identity.
     public var causedBy: String
     public var isRevert: Bool
@@ -26,47 +26,21 @@ public struct CommandRecord: Sendable, Hashable, Encodable {
     public var state: String
     public var stateAt: Timestamp
     public var deliveries: Int
-    public var finishedAt: Timestamp?
-    public var exitCode: Int?
-    public var outputTail: String?
-    public var reason: String?
-    public var durationMs: Double?
-    public var valueBefore: Double?
-    public var valueAfter: Double?
+    @NullEncoded public var finishedAt: Timestamp?
+    @NullEncoded public var exitCode: Int?
+    @NullEncoded public var outputTail: String?
+    @NullEncoded public var reason: String?
+    @NullEncoded public var durationMs: Double?
+    @NullEncoded public var valueBefore: Double?
+    @NullEncoded public var valueAfter: Double?
     /// `effective` or `ineffective` once measured (rule commands only).
-    public var effect: String?
+    @NullEncoded public var effect: String?
 
     enum CodingKeys: String, CodingKey {
         case id, agentID = "agent_id", action, args, cause, rule, target, causedBy = "caused_by", isRevert = "revert"
         case createdAt = "created_at", deadline, state, stateAt = "state_at", deliveries, finishedAt = "finished_at"
         case exitCode = "exit_code", outputTail = "output_tail", reason, durationMs = "duration_ms"
         case valueBefore = "value_before", valueAfter = "value_after", effect
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(agentID, forKey: .agentID)
-        try c.encode(action, forKey: .action)
-        try c.encode(args, forKey: .args)
-        try c.encode(cause, forKey: .cause)
-        try c.encode(rule, forKey: .rule)
-        try c.encode(target, forKey: .target)
-        try c.encode(causedBy, forKey: .causedBy)
-        try c.encode(isRevert, forKey: .isRevert)
-        try c.encode(createdAt.rfc3339, forKey: .createdAt)
-        try c.encode(deadline.rfc3339, forKey: .deadline)
-        try c.encode(state, forKey: .state)
-        try c.encode(stateAt.rfc3339, forKey: .stateAt)
-        try c.encode(deliveries, forKey: .deliveries)
-        try c.encode(finishedAt?.rfc3339, forKey: .finishedAt)
-        try c.encode(exitCode, forKey: .exitCode)
-        try c.encode(outputTail, forKey: .outputTail)
-        try c.encode(reason, forKey: .reason)
-        try c.encode(durationMs, forKey: .durationMs)
-        try c.encode(valueBefore, forKey: .valueBefore)
-        try c.encode(valueAfter, forKey: .valueAfter)
-        try c.encode(effect, forKey: .effect)
     }
 
     static let columns = """

@@ -6,24 +6,14 @@ import GRDB
 public struct Alert: Sendable, Hashable, Encodable {
     public var rule: String
     public var target: String
-    public var agentID: String?
-    public var since: Timestamp?
+    @NullEncoded public var agentID: String?
+    @NullEncoded public var since: Timestamp?
     public var message: String
     /// True when the rule gave up on the target (escalation), false for an alert-only rule.
     public var escalated: Bool
 
     enum CodingKeys: String, CodingKey {
         case rule, target, agentID = "agent_id", since, message, escalated
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(rule, forKey: .rule)
-        try c.encode(target, forKey: .target)
-        try c.encode(agentID, forKey: .agentID)
-        try c.encode(since?.rfc3339, forKey: .since)
-        try c.encode(message, forKey: .message)
-        try c.encode(escalated, forKey: .escalated)
     }
 }
 
@@ -48,27 +38,15 @@ public struct RuleEvent: Sendable, Hashable, Encodable {
     public var at: Timestamp
     public var rule: String
     public var target: String
-    public var agentID: String?
+    @NullEncoded public var agentID: String?
     /// fired, dry_run, suppressed, alert, cleared, reverted, effective, ineffective, escalated, backoff.
     public var kind: String
-    public var value: Double?
+    @NullEncoded public var value: Double?
     public var detail: String
-    public var commandID: String?
+    @NullEncoded public var commandID: String?
 
     enum CodingKeys: String, CodingKey {
         case at, rule, target, agentID = "agent_id", kind, value, detail, commandID = "command_id"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(at.rfc3339, forKey: .at)
-        try c.encode(rule, forKey: .rule)
-        try c.encode(target, forKey: .target)
-        try c.encode(agentID, forKey: .agentID)
-        try c.encode(kind, forKey: .kind)
-        try c.encode(value, forKey: .value)
-        try c.encode(detail, forKey: .detail)
-        try c.encode(commandID, forKey: .commandID)
     }
 }
 
