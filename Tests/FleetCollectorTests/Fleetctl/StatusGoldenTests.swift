@@ -20,12 +20,8 @@ struct StatusGoldenTests {
         let now = Timestamp.now().microsecondsSinceEpoch
         var batches: [Batch] = []
         for (a, agent) in ["pc-1", "pc-2", "pc-3"].enumerated() {
-            var records: [Batch.Record] = []
-            var seq: UInt64 = 0
-            func add(_ ts: Int64, _ payload: EventPayload) {
-                seq += 1
-                records.append(.init(sequence: seq, event: Event(timestamp: Timestamp(microsecondsSinceEpoch: ts), payload)))
-            }
+            var log = RecordLog()
+            func add(_ ts: Int64, _ payload: EventPayload) { log.append(ts, payload) }
             let start = now - 40 * 60_000_000
             add(start, .environment(EnvironmentFacts(facts: ["os": "Windows 11", "dpi": a == 2 ? "144" : "96"])))
             for run in 0..<12 {
@@ -52,7 +48,7 @@ struct StatusGoldenTests {
                             stepsCompleted: 4, stepsFailed: failed ? 1 : 0, durationMs: Double(4000 + 250 * (run % 4)))))
             }
             if a == 1 { add(start, .executionStarted(ExecutionStarted(executionID: "stuck-1", workflowID: "payroll", totalSteps: 4))) }
-            batches.append(Batch(agentID: agent, epoch: WALEpoch(rawValue: 5), records: records))
+            batches.append(Batch(agentID: agent, epoch: WALEpoch(rawValue: 5), records: log.records))
         }
         return batches
     }

@@ -14,43 +14,33 @@ struct RetentionTests {
         let now = Timestamp.now()
         let day: Int64 = 86_400_000_000
         let old = now.microsecondsSinceEpoch - 40 * day
-        var records: [Batch.Record] = []
-        var seq: UInt64 = 0
+        var log = RecordLog()
         var rng = SplitMix64(seed: 9)
         for run in 0..<60 {
             let t0 = old + Int64(run) * 600_000_000
             let id = "ex-\(run)"
-            seq += 1
-            records.append(.init(sequence: seq, event: Event(timestamp: Timestamp(microsecondsSinceEpoch: t0), .executionStarted(ExecutionStarted(executionID: id, workflowID: "invoice")))))
+            log.append(t0, .executionStarted(ExecutionStarted(executionID: id, workflowID: "invoice")))
             var t = t0
             for n in 1...5 {
                 let total = Double(rng.next() % 2_000_000) / 1000
                 t += Int64(total * 1000)
-                seq += 1
-                records.append(
-                    .init(
-                        sequence: seq,
-                        event: Event(
-                            timestamp: Timestamp(microsecondsSinceEpoch: t),
-                            .stepFinished(
-                                StepFinished(
-                                    executionID: id, workflowID: "invoice", nodeID: "n\(n)", stepNumber: n, actionType: "click",
-                                    startedAt: Timestamp(microsecondsSinceEpoch: t - Int64(total * 1000)),
-                                    finishedAt: Timestamp(microsecondsSinceEpoch: t), success: n != 5 || run % 4 != 0,
-                                    analyzeMs: total / 2, totalMs: total, cacheHit: n == 2)))))
+                log.append(
+                    t,
+                    .stepFinished(
+                        StepFinished(
+                            executionID: id, workflowID: "invoice", nodeID: "n\(n)", stepNumber: n, actionType: "click",
+                            startedAt: Timestamp(microsecondsSinceEpoch: t - Int64(total * 1000)),
+                            finishedAt: Timestamp(microsecondsSinceEpoch: t), success: n != 5 || run % 4 != 0,
+                            analyzeMs: total / 2, totalMs: total, cacheHit: n == 2)))
             }
-            seq += 1
-            records.append(
-                .init(
-                    sequence: seq,
-                    event: Event(
-                        timestamp: Timestamp(microsecondsSinceEpoch: t),
-                        .executionFinished(
-                            ExecutionFinished(
-                                executionID: id, workflowID: "invoice", status: run % 4 == 0 ? .failed : .success,
-                                stepsCompleted: 5, stepsFailed: run % 4 == 0 ? 1 : 0, durationMs: Double(t - t0) / 1000)))))
+            log.append(
+                t,
+                .executionFinished(
+                    ExecutionFinished(
+                        executionID: id, workflowID: "invoice", status: run % 4 == 0 ? .failed : .success,
+                        stepsCompleted: 5, stepsFailed: run % 4 == 0 ? 1 : 0, durationMs: Double(t - t0) / 1000)))
         }
-        _ = try await store.merge([ReceivedBatch(batch: Batch(agentID: "pc-1", epoch: WALEpoch(rawValue: 3), records: records))])
+        _ = try await store.merge([ReceivedBatch(batch: Batch(agentID: "pc-1", epoch: WALEpoch(rawValue: 3), records: log.records))])
 
         var settings = CollectorConfiguration.Summaries()
         settings.minSample = 10

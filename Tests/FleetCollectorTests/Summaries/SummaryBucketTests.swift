@@ -84,52 +84,42 @@ struct SummaryBucketTests {
 
         /// Executions of `agent` finishing in `from..<to`, recorded in `runs` and `steps` too.
         func generate(agent: String, from: Int64, to: Int64) -> [Batch.Record] {
-            var records: [Batch.Record] = []
-            var seq: UInt64 = 0
+            var log = RecordLog()
             var t = from + Int64(rng.next() % 600_000_000)
             var n = 0
             while t < to - 60_000_000 {
                 n += 1
                 let workflow = ["invoice", "payroll", "crm"][Int(rng.next() % 3)]
                 let id = "\(agent)-\(n)"
-                seq += 1
-                records.append(.init(sequence: seq, event: Event(timestamp: Timestamp(microsecondsSinceEpoch: t), .executionStarted(ExecutionStarted(executionID: id, workflowID: workflow)))))
+                log.append(t, .executionStarted(ExecutionStarted(executionID: id, workflowID: workflow)))
                 let t0 = t
                 for s in 1...Int(rng.next() % 6 + 1) {
                     let total = Double(rng.next() % 3_000_000) / 1000
                     let analyze = Double(rng.next() % 900_000) / 1000
                     t += Int64(total * 1000)
                     let action = s % 2 == 0 ? "click" : "type"
-                    seq += 1
-                    records.append(
-                        .init(
-                            sequence: seq,
-                            event: Event(
-                                timestamp: Timestamp(microsecondsSinceEpoch: t),
-                                .stepFinished(
-                                    StepFinished(
-                                        executionID: id, workflowID: workflow, nodeID: "n\(s)", stepNumber: s, actionType: action,
-                                        startedAt: Timestamp(microsecondsSinceEpoch: t - Int64(total * 1000)),
-                                        finishedAt: Timestamp(microsecondsSinceEpoch: t), success: true, analyzeMs: analyze,
-                                        totalMs: total)))))
+                    log.append(
+                        t,
+                        .stepFinished(
+                            StepFinished(
+                                executionID: id, workflowID: workflow, nodeID: "n\(s)", stepNumber: s, actionType: action,
+                                startedAt: Timestamp(microsecondsSinceEpoch: t - Int64(total * 1000)),
+                                finishedAt: Timestamp(microsecondsSinceEpoch: t), success: true, analyzeMs: analyze,
+                                totalMs: total)))
                     steps.append(Step(workflow: workflow, agent: agent, action: action, finishedAt: t, totalMs: total, analyzeMs: analyze))
                 }
                 let success = rng.next() % 5 != 0
                 let duration = Double(t - t0) / 1000
-                seq += 1
-                records.append(
-                    .init(
-                        sequence: seq,
-                        event: Event(
-                            timestamp: Timestamp(microsecondsSinceEpoch: t),
-                            .executionFinished(
-                                ExecutionFinished(
-                                    executionID: id, workflowID: workflow, status: success ? .success : .failed, stepsCompleted: 1,
-                                    stepsFailed: 0, durationMs: duration)))))
+                log.append(
+                    t,
+                    .executionFinished(
+                        ExecutionFinished(
+                            executionID: id, workflowID: workflow, status: success ? .success : .failed, stepsCompleted: 1,
+                            stepsFailed: 0, durationMs: duration)))
                 runs.append(Run(workflow: workflow, agent: agent, finishedAt: t, success: success, durationMs: duration))
                 t += Int64(rng.next() % 240_000_000)
             }
-            return records
+            return log.records
         }
 
         for agent in ["pc-1", "pc-2", "pc-3", "pc-4"] {

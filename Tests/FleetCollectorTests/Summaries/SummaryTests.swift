@@ -35,12 +35,8 @@ struct SummaryTests {
         let now = Timestamp.now().microsecondsSinceEpoch
         let start = now - 50 * 60 * 1_000_000
         for agent in ["pc-1", "pc-2", "pc-3"] {
-            var seq: UInt64 = 0
-            var records: [Batch.Record] = []
-            func add(_ ts: Int64, _ payload: EventPayload) {
-                seq += 1
-                records.append(.init(sequence: seq, event: Event(timestamp: Timestamp(microsecondsSinceEpoch: ts), payload)))
-            }
+            var log = RecordLog()
+            func add(_ ts: Int64, _ payload: EventPayload) { log.append(ts, payload) }
             var t = start
             add(t, .environment(EnvironmentFacts(facts: environments[agent] ?? [:])))
             add(t, .resourceSample(ResourceSample(cpuPercent: 20, memoryUsedBytes: 1, memoryTotalBytes: 2, diskFreeBytes: 3, executorAlive: agent != "pc-3")))
@@ -102,7 +98,7 @@ struct SummaryTests {
                     fleet.stepTotals["click", default: []].append(100)
                 }
             }
-            fleet.batches.append(Batch(agentID: agent, epoch: WALEpoch(rawValue: 1), records: records))
+            fleet.batches.append(Batch(agentID: agent, epoch: WALEpoch(rawValue: 1), records: log.records))
         }
         return fleet
     }
