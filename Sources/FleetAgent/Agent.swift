@@ -2,6 +2,8 @@ import FleetCore
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -72,7 +74,10 @@ public final class Agent: Sendable {
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         running.withLock { $0 = group }
         defer { running.withLock { $0 = nil } }
-        try await group.run()
+        let executor = EventLoopTaskExecutor(loop: MultiThreadedEventLoopGroup.singleton.next())
+        try await withTaskExecutorPreference(executor) {
+            try await group.run()
+        }
     }
 
     /// The same graceful shutdown as SIGTERM.
@@ -155,7 +160,7 @@ struct StatusReporter: Service {
                 }
                 var wake = ContinuousClock.now + metricsInterval
                 if let at = releasePagesAt { wake = min(wake, at) }
-                try? await Task.sleep(until: wake, clock: .continuous)
+                try? await EventLoopTaskExecutor.sleep(until: wake)
             }
         }
         agent.metrics.flush()

@@ -2,6 +2,7 @@ import ArgumentParser
 import FleetAgent
 import FleetCore
 import Logging
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -34,6 +35,7 @@ struct FleetAgentCommand: AsyncParsableCommand {
         func run() async throws {
             let configuration = try load(config)
             FleetAgentCommand.boundTheAllocator()
+            FleetAgentCommand.oneEventLoop()
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel = logLevel
@@ -69,6 +71,13 @@ struct FleetAgentCommand: AsyncParsableCommand {
         _ = mallopt(-3, 128 * 1024)
         _ = mallopt(-8, 2)
         #endif
+    }
+
+    /// The agent's tasks, its loopback server and its HTTP client share one event loop
+    /// (``Agent/run()``); blocking work gets two pool threads. Set before NIO's singletons are made.
+    static func oneEventLoop() {
+        NIOSingletons.groupLoopCountSuggestion = 1
+        NIOSingletons.blockingPoolThreadCountSuggestion = 2
     }
 
     struct CheckConfig: ParsableCommand {

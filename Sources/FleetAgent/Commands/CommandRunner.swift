@@ -111,6 +111,17 @@ public final class CommandRunner: Service, Sendable {
     }
 
     func perform(_ command: FleetCommand, settings current: ActionSettings) async throws(ActionError) -> ActionOutput {
+        // An [[actions.exec]] name is never a built-in's (ActionSettings refuses that).
+        if let exec = current.exec[command.action] {
+            return try await ExecAction.run(exec, args: command.args)
+        }
+        // The built-ins write, sync and walk files: off the agent's event loop.
+        let result = await BlockingWork.run { Result { () throws(ActionError) in try self.performBuiltIn(command, settings: current) } }
+        guard let result else { throw .failed("the agent is shutting down; \(Self.safeName(command.action)) was not run") }
+        return try result.get()
+    }
+
+    func performBuiltIn(_ command: FleetCommand, settings current: ActionSettings) throws(ActionError) -> ActionOutput {
         switch command.action {
         case "set_flags":
             return try SetFlagsAction.run(command.args, settings: current.setFlags)
@@ -126,8 +137,7 @@ public final class CommandRunner: Service, Sendable {
             guard command.args.isEmpty else { throw .refused("reload_config takes no arguments") }
             return try reload()
         default:
-            guard let exec = current.exec[command.action] else { throw .refused("unknown action \"\(Self.safeName(command.action))\"") }
-            return try await ExecAction.run(exec, args: command.args)
+            throw .refused("unknown action \"\(Self.safeName(command.action))\"")
         }
     }
 

@@ -37,12 +37,15 @@ public struct ResourceSampler: Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             var previous = probe.cpuTimes()
-            try? await Task.sleep(for: .seconds(1))
+            try? await EventLoopTaskExecutor.sleep(for: .seconds(1))
             while !Task.isCancelled {
                 let now = probe.cpuTimes()
-                recorder.record(Event(.resourceSample(sample(previousCPU: previous, currentCPU: now))))
+                // nvidia-smi and the cache folder's walk block: off the agent's event loop.
+                if let sample = await BlockingWork.run({ [self, previous] in self.sample(previousCPU: previous, currentCPU: now) }) {
+                    recorder.record(Event(.resourceSample(sample)))
+                }
                 previous = now
-                try? await Task.sleep(for: settings.interval)
+                try? await EventLoopTaskExecutor.sleep(for: settings.interval)
             }
         }
     }

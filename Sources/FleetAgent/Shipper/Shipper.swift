@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import ServiceLifecycle
+import Synchronization
 
 /// Ships the WAL to the collector: batches of unacknowledged records, zstd
 /// compressed once, `POST /v1/batches` over mutual TLS; acknowledged records
@@ -22,6 +23,8 @@ public final class Shipper: Service, Sendable {
     let status: ShipperStatus
     let logger: Logger
     let timeout: Duration
+    /// One zstd context for every batch (sends are one at a time).
+    let compressor: Mutex<ZstdCompressor>
     /// Receives the commands that ride on acknowledgements.
     let onCommands: @Sendable ([FleetCommand]) -> Void
 
@@ -37,6 +40,7 @@ public final class Shipper: Service, Sendable {
         self.status = status
         self.logger = logger
         timeout = configuration.collector.timeout
+        compressor = Mutex(ZstdCompressor(level: configuration.shipper.zstdLevel))
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         tls.trustRoots = .certificates(try Self.load("collector.ca_file", configuration.collector.caFile) { try NIOSSLCertificate.fromPEMFile($0) })
@@ -76,19 +80,19 @@ public final class Shipper: Service, Sendable {
                 let records = self.nextBatch(liveFirst: &liveTurn)
                 if records.isEmpty {
                     self.saveAcknowledgements()
-                    try? await Task.sleep(for: self.settings.maxLinger)
+                    try? await EventLoopTaskExecutor.sleep(for: self.settings.maxLinger)
                     continue
                 }
                 switch await self.send(records) {
                 case .acknowledged:
                     attempt = 0
-                    if records.count < self.settings.maxEvents { try? await Task.sleep(for: self.settings.maxLinger) }
+                    if records.count < self.settings.maxEvents { try? await EventLoopTaskExecutor.sleep(for: self.settings.maxLinger) }
                 case .retryAfter(let wait):
-                    try? await Task.sleep(for: wait)
+                    try? await EventLoopTaskExecutor.sleep(for: wait)
                 case .failed(let message, let reachable):
                     self.status.failed(message, reachable: reachable)
                     attempt += 1
-                    try? await Task.sleep(for: self.backoff(attempt: attempt))
+                    try? await EventLoopTaskExecutor.sleep(for: self.backoff(attempt: attempt))
                 }
             }
         }
@@ -141,7 +145,7 @@ public final class Shipper: Service, Sendable {
         let batch = Batch(agentID: agentID, epoch: wal.epoch, records: records)
         let body: [UInt8]
         do {
-            body = try BatchFrame.encodeCompressed(batch, level: settings.zstdLevel)
+            body = try compressor.withLock { (compressor) throws(WireError) in try BatchFrame.encodeCompressed(batch, with: compressor) }
         } catch {
             return .failed("cannot encode batch: \(error)", reachable: false)
         }
@@ -197,7 +201,7 @@ public final class Shipper: Service, Sendable {
                 if Task.isCancelled || Task.isShuttingDownGracefully { break }
                 logger.debug("command poll failed", metadata: ["error": "\(error)"])
                 attempt += 1
-                try? await Task.sleep(for: backoff(attempt: attempt))
+                try? await EventLoopTaskExecutor.sleep(for: backoff(attempt: attempt))
             }
         }
     }

@@ -1,5 +1,6 @@
 import FleetCore
 import Logging
+import NIOPosix
 import ServiceLifecycle
 
 /// The WAL's single writer: takes what the ``Recorder`` queued, appends it
@@ -9,6 +10,8 @@ import ServiceLifecycle
 /// API answers only then) waits for the group commit its events join: at
 /// most `syncInterval` after the previous sync, so concurrent callers share
 /// one fdatasync.
+/// The fdatasync runs on a thread of the writer's own, so a slow disk holds up neither the
+/// event loop the agent's tasks share nor other blocking work.
 /// On graceful shutdown it stops the recorder, writes and syncs what is queued, and returns.
 public struct WALWriter: Service {
     let wal: WriteAheadLog
@@ -24,7 +27,10 @@ public struct WALWriter: Service {
     }
 
     public func run() async throws {
-        var state = WriterState()
+        let syncThread = NIOThreadPool(numberOfThreads: 1)
+        syncThread.start()
+        defer { syncThread.shutdownGracefully { _ in } }
+        var state = WriterState(syncThread: syncThread)
         await withGracefulShutdownHandler {
             for await _ in recorder.wakeupStream {
                 appendQueued(&state)
@@ -33,20 +39,21 @@ public struct WALWriter: Service {
                     // Group commit: at most one fdatasync per interval; what arrives meanwhile joins it.
                     let wait = interval - (ContinuousClock.now - state.lastSync)
                     if wait > .zero {
-                        try? await Task.sleep(for: wait)
+                        try? await EventLoopTaskExecutor.sleep(for: wait)
                         appendQueued(&state)
                     }
                 }
-                syncNow(&state)
+                await syncNow(&state)
             }
         } onGracefulShutdown: {
             recorder.close()
         }
         appendQueued(&state)
-        syncNow(&state)
+        await syncNow(&state)
     }
 
     struct WriterState {
+        let syncThread: NIOThreadPool
         var unsynced = false
         var lastSync = ContinuousClock.now
         /// recordDurably callers whose events are written but not yet synced, with their sequences.
@@ -69,10 +76,10 @@ public struct WALWriter: Service {
         }
     }
 
-    private func syncNow(_ state: inout WriterState) {
+    private func syncNow(_ state: inout WriterState) async {
         guard state.unsynced else { return }
         do {
-            try wal.sync()
+            try await state.syncThread.runIfActive { [wal] in try wal.sync() }
             for (range, continuation) in state.pending { continuation.resume(returning: range) }
         } catch {
             logger.error("WAL sync failed", metadata: ["error": "\(error)"])

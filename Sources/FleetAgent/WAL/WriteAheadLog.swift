@@ -67,6 +67,8 @@ public final class WriteAheadLog: Sendable {
         var dropped: UInt64 = 0
         var lost: UInt64 = 0
         var dirty = false
+        /// Counts appends to segments, so a sync knows whether any landed while it ran.
+        var writes: UInt64 = 0
         /// Acknowledgements not yet in the state file (see ``Options/stateSaveInterval``), and when it was last written.
         var ackUnsaved = false
         var lastStateSave = ContinuousClock.now
@@ -161,14 +163,27 @@ public final class WriteAheadLog: Sendable {
         active.records += last - first + 1
         s.segments[s.segments.count - 1] = active
         s.dirty = true
+        s.writes &+= 1
     }
 
-    /// Makes every appended event durable (fdatasync).
+    /// Makes every event appended before the call durable (fdatasync).
+    ///
+    /// The fdatasync runs outside the log's lock, on a duplicate of the active segment's
+    /// descriptor (a rotation may close the original meanwhile): reads, acknowledgements and
+    /// `stats` do not wait for the disk. Rotation syncs the segment it seals itself, so syncing
+    /// the segment active at the call covers every append before it.
     public func sync() throws(WALError) {
-        try state.withLock { (s: inout State) throws(WALError) in
-            guard s.dirty, s.activeFD >= 0, let active = s.segments.last else { return }
-            try WALFile.sync(s.activeFD, path: active.path)
-            s.dirty = false
+        let target = state.withLock { s -> (fd: Int32, path: String, writes: UInt64)? in
+            guard s.dirty, s.activeFD >= 0, let active = s.segments.last else { return nil }
+            return (dup(s.activeFD), active.path, s.writes)
+        }
+        guard let target else { return }
+        guard target.fd >= 0 else { throw .system("cannot duplicate the descriptor of", target.path) }
+        defer { close(target.fd) }
+        try WALFile.sync(target.fd, path: target.path)
+        // Appends made while the disk synced stay unsynced.
+        state.withLock { s in
+            if s.writes == target.writes { s.dirty = false }
         }
     }
 

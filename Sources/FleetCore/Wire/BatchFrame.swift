@@ -71,9 +71,15 @@ public enum BatchFrame {
     public static func encodeCompressed(
         _ batch: Batch, level: Int32 = Zstd.defaultLevel, dictionary: ZstdDictionary? = nil
     ) throws(WireError) -> [UInt8] {
+        try encodeCompressed(batch, with: ZstdCompressor(level: level, dictionary: dictionary))
+    }
+
+    /// The frame compressed with a context kept by the caller: a sender of many batches
+    /// (the agent's shipper) saves making, zeroing and freeing a zstd context each time.
+    public static func encodeCompressed(_ batch: Batch, with compressor: ZstdCompressor) throws(WireError) -> [UInt8] {
         let frame = try encode(batch)
         do {
-            return try Zstd.compress(frame, level: level, dictionary: dictionary)
+            return try compressor.compress(frame)
         } catch {
             throw WireError(.compression(error))
         }
