@@ -6,12 +6,23 @@ import Testing
 
 @Suite("The agent's event loop: task executor, sleeps, blocking work")
 struct EventLoopTaskExecutorTests {
-    @Test("tasks with the preference run on the loop, before and after sleeps, in child tasks too")
-    func runsOnTheLoop() async throws {
+    /// A one-thread group and an executor on its loop for `body`; the group is shut down after.
+    func withLoop<T: Sendable>(_ body: (any EventLoop, EventLoopTaskExecutor) async throws -> T) async throws -> T {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
-        let executor = EventLoopTaskExecutor(loop: loop)
-        let onLoop = await withTaskExecutorPreference(executor) { () async -> [Bool] in
+        do {
+            let result = try await body(loop, EventLoopTaskExecutor(loop: loop))
+            try await group.shutdownGracefully()
+            return result
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    @Test("tasks with the preference run on the loop, before and after sleeps, in child tasks too")
+    func runsOnTheLoop() async throws {
+        let onLoop = try await withLoop { loop, executor in await withTaskExecutorPreference(executor) { () async -> [Bool] in
             var seen = [loop.inEventLoop]
             try? await EventLoopTaskExecutor.sleep(for: .milliseconds(5))
             seen.append(loop.inEventLoop)
@@ -25,29 +36,29 @@ struct EventLoopTaskExecutorTests {
                 for await child in children { seen.append(child) }
             }
             return seen
-        }
+        } }
         #expect(onLoop == [true, true, true, true, true, true])
-        try await group.shutdownGracefully()
     }
 
     @Test("sleep waits at least its duration, on the loop and off it")
     func sleepDuration() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let executor = EventLoopTaskExecutor(loop: group.next())
         let clock = ContinuousClock()
-        let onLoop = try await withTaskExecutorPreference(executor) {
-            try await clock.measure { try await EventLoopTaskExecutor.sleep(for: .milliseconds(50)) }
+        let onLoop = try await withLoop { _, executor in
+            try await withTaskExecutorPreference(executor) {
+                try await clock.measure { try await EventLoopTaskExecutor.sleep(for: .milliseconds(50)) }
+            }
         }
         #expect(onLoop >= .milliseconds(50))
         let offLoop = try await clock.measure { try await EventLoopTaskExecutor.sleep(for: .milliseconds(50)) }
         #expect(offLoop >= .milliseconds(50))
-        try await group.shutdownGracefully()
     }
 
     @Test("a cancelled sleep throws CancellationError at once, like Task.sleep")
     func cancelledSleep() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let executor = EventLoopTaskExecutor(loop: group.next())
+        try await withLoop { _, executor in try await cancelledSleep(on: executor) }
+    }
+
+    func cancelledSleep(on executor: EventLoopTaskExecutor) async throws {
         let clock = ContinuousClock()
         let started = clock.now
         let sleeper = Task(executorPreference: executor) { () async -> (any Error)? in
@@ -74,22 +85,19 @@ struct EventLoopTaskExecutorTests {
             }
         }
         #expect(await early.value is CancellationError)
-        try await group.shutdownGracefully()
     }
 
     @Test("blocking work runs off the loop and returns its result")
     func blockingWorkOffTheLoop() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let executor = EventLoopTaskExecutor(loop: loop)
-        let (result, ranOnLoop, backOnLoop) = await withTaskExecutorPreference(executor) { () async -> (Int?, Bool?, Bool) in
-            let ranOnLoop = await BlockingWork.run { loop.inEventLoop }
-            let result = await BlockingWork.run { 6 * 7 }
-            return (result, ranOnLoop, loop.inEventLoop)
+        let (result, ranOnLoop, backOnLoop) = try await withLoop { loop, executor in
+            await withTaskExecutorPreference(executor) { () async -> (Int?, Bool?, Bool) in
+                let ranOnLoop = await BlockingWork.run { loop.inEventLoop }
+                let result = await BlockingWork.run { 6 * 7 }
+                return (result, ranOnLoop, loop.inEventLoop)
+            }
         }
         #expect(result == 42)
         #expect(ranOnLoop == false)
         #expect(backOnLoop)
-        try await group.shutdownGracefully()
     }
 }
