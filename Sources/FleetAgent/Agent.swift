@@ -16,6 +16,8 @@ public enum FleetAgentInfo {
 /// The agent process: recorder and WAL writer, shipper, loopback API and the
 /// periodic status report, as one ServiceGroup. SIGTERM stops the loopback
 /// API, syncs the WAL, tries a last flush within `shipper.shutdown_flush_timeout`, and returns.
+/// The services run on one event loop of NIO's singleton group (``EventLoopTaskExecutor``), the
+/// loop their HTTP server and client use; `fleet-agent run` makes that group one loop.
 public final class Agent: Sendable {
     public let configuration: AgentConfiguration
     public let wal: WriteAheadLog
