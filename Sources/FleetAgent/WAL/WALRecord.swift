@@ -75,7 +75,14 @@ enum WALRecord {
 
     /// Decodes the frame at `offset`, or nil if the bytes there are not an intact frame.
     static func frame(in raw: UnsafeRawBufferPointer, at offset: Int) -> Frame? {
-        guard let (sequence, size) = header(in: raw, at: offset) else { return nil }
+        guard let header = header(in: raw, at: offset) else { return nil }
+        return frame(in: raw, at: offset, checked: header)
+    }
+
+    /// Decodes the frame at `offset` whose ``header(in:at:)`` the caller already checked (its CRC
+    /// is not computed again).
+    static func frame(in raw: UnsafeRawBufferPointer, at offset: Int, checked header: (sequence: UInt64, size: Int)) -> Frame? {
+        let (sequence, size) = header
         let bodyStart = offset + frameHeaderBytes
         let bodyLength = size - frameHeaderBytes
         var b = ByteReader(raw, start: bodyStart + 8, end: bodyStart + bodyLength)

@@ -265,7 +265,7 @@ public final class WriteAheadLog: Sendable {
                     } else {
                         prefix = false
                     }
-                    if header.sequence >= from && !isAcked, let frame = WALRecord.frame(in: raw, at: offset) {
+                    if header.sequence >= from && !isAcked, let frame = WALRecord.frame(in: raw, at: offset, checked: header) {
                         out.append(Batch.Record(sequence: frame.sequence, event: frame.event))
                         bytes += frame.size
                     }
