@@ -43,6 +43,9 @@ public final class Shipper: Service, Sendable {
         compressor = Mutex(ZstdCompressor(level: configuration.shipper.zstdLevel))
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
+        // At shutdown a connection waited NIOSSL's default 5 s for the collector's close_notify
+        // (the command long-poll's, cancelled mid-request): SIGTERM took over 5 s on an idle agent.
+        tls.shutdownTimeout = .seconds(1)
         tls.trustRoots = .certificates(try Self.load("collector.ca_file", configuration.collector.caFile) { try NIOSSLCertificate.fromPEMFile($0) })
         tls.certificateChain = try Self.load("collector.cert_file", configuration.collector.certFile) {
             try NIOSSLCertificate.fromPEMFile($0).map { .certificate($0) }
