@@ -1,6 +1,7 @@
 import FleetCore
 import FleetPKI
 import Hummingbird
+import ServiceLifecycle
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -40,7 +41,10 @@ struct CommandDelivery {
             }
             var commands = try await take(for: agent)
             if commands.isEmpty, wait > 0 {
-                await hub.wait(for: agent, timeout: .milliseconds(Int64(wait * 1000)))
+                // A graceful shutdown (SIGTERM) ends the wait: the server would otherwise hold the
+                // process until the longest long-poll ran out (up to 60 s); the agent polls again.
+                let timeout = Duration.milliseconds(Int64(wait * 1000))
+                await cancelWhenGracefulShutdown { await hub.wait(for: agent, timeout: timeout) }
                 commands = try await take(for: agent)
             }
             return try JSONResponse.make(FleetCore.CommandDelivery(commands: commands))

@@ -113,6 +113,45 @@ struct AgentKillTests {
         // Events posted but not answered 2xx (in flight at a kill) may or may not be there; nothing else may.
         #expect(Set(storedKeys).isSubset(of: Set(0..<next.withLock { $0 })))
     }
+
+    @Test("SIGTERM with the other side up: the collector ends the agent's long-poll, and each exits 0 in seconds")
+    func sigtermWhileConnected() async throws {
+        let dir = temporaryDirectory("fleet-sigterm")
+        let pki = PKIDirectory(path: dir + "/pki")
+        try pki.initialize()
+        try pki.issueAgent("pc-1")
+        let collector = try CollectorProcess(
+            arguments: ["run", "--config", try CollectorProcessTests.writeConfig(dir, pki: pki)], logPath: dir + "/collector.log")
+        let collectorPort = try await collector.port(marker: "ingest listening")
+        let agent = try CollectorProcess(
+            arguments: ["run", "--config", try Self.agentConfig(dir, pki: pki, collectorPort: collectorPort)], logPath: dir + "/agent.log",
+            product: "fleet-agent")
+        _ = try await agent.port(marker: "loopback API listening")
+        // The agent's shipper has sent its start-up events and holds a 30 s command long-poll open.
+        let queue = try DatabaseQueue(path: dir + "/fleet.sqlite")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try await queue.read({ db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM agents WHERE agent_id = 'pc-1'") ?? 0 }) == 0,
+            ContinuousClock.now < deadline
+        {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .seconds(1))
+
+        // The long-poll's 30 s used to hold the collector; NIOSSL's 5 s close_notify wait held both.
+        let clock = ContinuousClock()
+        var start = clock.now
+        collector.kill(SIGTERM)
+        #expect(collector.wait() == 0, "collector graceful exit: \(collector.log)")
+        let collectorExit = clock.now - start
+        #expect(collectorExit < .seconds(10), "the collector took \(collectorExit) to stop")
+
+        start = clock.now
+        agent.kill(SIGTERM)
+        #expect(agent.wait() == 0, "agent graceful exit: \(agent.log)")
+        let agentExit = clock.now - start
+        // Its last flush to a collector that is gone fails at once; shipper.shutdown_flush_timeout bounds it anyway.
+        #expect(agentExit < .seconds(10), "the agent took \(agentExit) to stop")
+    }
 }
 
 @Suite("fleet-agent configuration errors")
