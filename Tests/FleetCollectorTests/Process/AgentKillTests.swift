@@ -33,6 +33,16 @@ struct AgentKillTests {
         return path
     }
 
+    /// A fresh PKI in `dir` with agent pc-1, and a collector process on it: the PKI, the process, its ingest port.
+    static func startCollector(_ dir: String) async throws -> (PKIDirectory, CollectorProcess, Int) {
+        let pki = PKIDirectory(path: dir + "/pki")
+        try pki.initialize()
+        try pki.issueAgent("pc-1")
+        let collector = try CollectorProcess(
+            arguments: ["run", "--config", try CollectorProcessTests.writeConfig(dir, pki: pki)], logPath: dir + "/collector.log")
+        return (pki, collector, try await collector.port(marker: "ingest listening"))
+    }
+
     static func ndjson(_ keys: Range<Int>) -> String {
         keys.map { k in
             #"{"kind":"step_finished","execution_id":"ex-\#(k / 100)","workflow_id":"invoice","node_id":"k-\#(k)","step_number":\#(k % 100),"action_type":"click","success":true,"total_ms":12.5}"#
@@ -42,12 +52,7 @@ struct AgentKillTests {
     @Test("SIGKILL the agent while it takes events: every event answered 2xx reaches the collector exactly once")
     func killAgent() async throws {
         let dir = temporaryDirectory("fleet-agent-kill")
-        let pki = PKIDirectory(path: dir + "/pki")
-        try pki.initialize()
-        try pki.issueAgent("pc-1")
-        let collectorConfig = try CollectorProcessTests.writeConfig(dir, pki: pki)
-        let collector = try CollectorProcess(arguments: ["run", "--config", collectorConfig], logPath: dir + "/collector.log")
-        let collectorPort = try await collector.port(marker: "ingest listening")
+        let (pki, collector, collectorPort) = try await Self.startCollector(dir)
         let agentConfig = try Self.agentConfig(dir, pki: pki, collectorPort: collectorPort)
 
         var agent = try CollectorProcess(arguments: ["run", "--config", agentConfig], logPath: dir + "/agent-1.log", product: "fleet-agent")
@@ -117,12 +122,7 @@ struct AgentKillTests {
     @Test("SIGTERM with the other side up: the collector ends the agent's long-poll, and each exits 0 in seconds")
     func sigtermWhileConnected() async throws {
         let dir = temporaryDirectory("fleet-sigterm")
-        let pki = PKIDirectory(path: dir + "/pki")
-        try pki.initialize()
-        try pki.issueAgent("pc-1")
-        let collector = try CollectorProcess(
-            arguments: ["run", "--config", try CollectorProcessTests.writeConfig(dir, pki: pki)], logPath: dir + "/collector.log")
-        let collectorPort = try await collector.port(marker: "ingest listening")
+        let (pki, collector, collectorPort) = try await Self.startCollector(dir)
         let agent = try CollectorProcess(
             arguments: ["run", "--config", try Self.agentConfig(dir, pki: pki, collectorPort: collectorPort)], logPath: dir + "/agent.log",
             product: "fleet-agent")
