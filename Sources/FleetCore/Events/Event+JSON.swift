@@ -16,7 +16,12 @@ public enum EventJSON {
     public static func decode(_ bytes: some Collection<UInt8>) throws(EventValidationError) -> Event {
         let event: Event
         do {
-            event = try Event(from: JSONValueDecoder(value: try JSONParser.parse(bytes), codingPath: []))
+            let value = try JSONParser.parse(bytes)
+            if case .object(let members) = value, let step = stepFinished(members) {
+                event = step
+            } else {
+                event = try Event(from: JSONValueDecoder(value: value, codingPath: []))
+            }
         } catch let error as JSONSyntaxError {
             throw .invalid("(event)", "not valid JSON: \(error)")
         } catch let error as EventValidationError {

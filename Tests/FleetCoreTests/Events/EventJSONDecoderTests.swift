@@ -176,4 +176,41 @@ struct EventJSONDecoderTests: EventJSONProbe {
         }
         #expect(agreed > 5_000 && stricter < 100, "\(agreed) agreed, \(stricter) refused as not JSON where JSONDecoder accepted")
     }
+
+    @Test("the step_finished fast path: taken for every well-formed step, and the Codable path's event whenever it answers")
+    func stepFastPath() throws {
+        var gen = EventGenerator(seed: 0x57E9)
+        var rng = SplitMix64(seed: 0x57E9_0001)
+        let alphabet = Array(#"{}[]",:\-+.0123456789eEtrufalsn "#.utf8)
+        var taken = 0
+        var answered = 0
+        var stepAside = 0
+        while taken < 1_000 {
+            let event = gen.event()
+            guard case .stepFinished = event.payload else { continue }
+            let bytes = EventJSON.encode(event)
+            guard case .object(let members) = try JSONParser.parse(bytes) else { throw EventValidationError.invalid("(event)", "not an object") }
+            #expect(EventJSON.stepFinished(members) == event)
+            taken += 1
+            // Mutated: one byte changed, removed or added; whatever still parses as an object.
+            var mutated = bytes
+            let at = Int(rng.next() % UInt64(mutated.count))
+            switch rng.next() % 3 {
+            case 0: mutated[at] = alphabet[Int(rng.next() % UInt64(alphabet.count))]
+            case 1: mutated.remove(at: at)
+            default: mutated.insert(alphabet[Int(rng.next() % UInt64(alphabet.count))], at: at)
+            }
+            guard case .object(let changed)? = try? JSONParser.parse(mutated) else { continue }
+            let codable = try? Event(from: JSONValueDecoder(value: .object(changed), codingPath: []))
+            if let fast = EventJSON.stepFinished(changed) {
+                answered += 1
+                var fastSameTime = fast
+                if let codable, !String(decoding: mutated, as: UTF8.self).contains("\"ts\"") { fastSameTime.timestamp = codable.timestamp }
+                #expect(fastSameTime == codable, "\(String(decoding: mutated, as: UTF8.self))")
+            } else {
+                stepAside += 1
+            }
+        }
+        #expect(answered > 100 && stepAside > 100, "\(answered) mutated lines answered by the fast path, \(stepAside) left to the Codable path")
+    }
 }
