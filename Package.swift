@@ -137,7 +137,7 @@ let package = Package(
         // Helpers shared by the test targets (seeded RNG, temporary directories).
         .target(
             name: "FleetTestSupport",
-            dependencies: ["CZstd"],
+            dependencies: ["CZstd", "FleetCore"],
             path: "Tests/FleetTestSupport",
             swiftSettings: strict
         ),

@@ -82,7 +82,7 @@ public final class Shipper: Service, Sendable {
             while !Task.isCancelled {
                 let records = self.nextBatch(liveFirst: &liveTurn)
                 if records.isEmpty {
-                    self.saveAcknowledgements()
+                    self.saveAcknowledgements(ifDue: true)
                     try? await EventLoopTaskExecutor.sleep(for: self.settings.maxLinger)
                     continue
                 }
@@ -112,18 +112,18 @@ public final class Shipper: Service, Sendable {
         try? await client.shutdown()
     }
 
-    /// Writes the acknowledgements the WAL holds back (it writes its state file at most once a
-    /// second while batches flow).
-    func saveAcknowledgements() {
+    /// Writes the acknowledgements the WAL holds back (it writes its state file at most every
+    /// `stateSaveInterval` while batches flow): when due, or at once at shutdown.
+    func saveAcknowledgements(ifDue: Bool = false) {
         do {
-            try wal.saveAcknowledgements()
+            try wal.saveAcknowledgements(ifDue: ifDue)
         } catch {
             logger.warning("cannot write the WAL state file", metadata: ["error": "\(error)"])
         }
     }
 
     /// Alternates newest and oldest unacknowledged records while there is more than one batch to send.
-    func nextBatch(liveFirst: inout Bool) -> [Batch.Record] {
+    func nextBatch(liveFirst: inout Bool) -> [EncodedRecord] {
         let stats = wal.stats
         let backlog = stats.backlogEvents
         // Nothing waiting: no file to read.
@@ -131,10 +131,10 @@ public final class Shipper: Service, Sendable {
         defer { liveFirst.toggle() }
         if liveFirst && backlog > UInt64(settings.maxEvents) {
             let from = stats.nextSequence > UInt64(settings.maxEvents) ? stats.nextSequence - UInt64(settings.maxEvents) : 1
-            let live = wal.read(from: from, maxEvents: settings.maxEvents, maxBytes: settings.maxBytes)
+            let live = wal.readEncoded(from: from, maxEvents: settings.maxEvents, maxBytes: settings.maxBytes)
             if !live.isEmpty { return live }
         }
-        return wal.read(from: 1, maxEvents: settings.maxEvents, maxBytes: settings.maxBytes)
+        return wal.readEncoded(from: 1, maxEvents: settings.maxEvents, maxBytes: settings.maxBytes)
     }
 
     /// Full jitter: uniformly random in [0, min(max, initial · 2^attempt)].
@@ -144,11 +144,13 @@ public final class Shipper: Service, Sendable {
         return .milliseconds(Int64(Double.random(in: 0...min(cap, base)) * 1000))
     }
 
-    func send(_ records: [Batch.Record]) async -> Outcome {
-        let batch = Batch(agentID: agentID, epoch: wal.epoch, records: records)
+    /// Sends the records as they are in the WAL (no event is decoded and encoded again).
+    func send(_ records: [EncodedRecord]) async -> Outcome {
         let body: [UInt8]
         do {
-            body = try compressor.withLock { (compressor) throws(WireError) in try BatchFrame.encodeCompressed(batch, with: compressor) }
+            body = try compressor.withLock { (compressor) throws(WireError) in
+                try BatchFrame.encodeCompressed(agentID: agentID, epoch: wal.epoch, records: records, with: compressor)
+            }
         } catch {
             return .failed("cannot encode batch: \(error)", reachable: false)
         }
@@ -162,7 +164,7 @@ public final class Shipper: Service, Sendable {
             let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
             switch response.status.code {
             case 200:
-                guard let first = batch.firstSequence, let last = batch.lastSequence else { return .acknowledged }
+                guard let first = records.first?.sequence, let last = records.last?.sequence else { return .acknowledged }
                 let through = Self.ackedThrough(text) ?? last
                 try wal.acknowledge(first...min(through, last))
                 status.acknowledged(through: min(through, last))

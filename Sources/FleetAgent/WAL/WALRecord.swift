@@ -82,16 +82,42 @@ enum WALRecord {
     /// Decodes the frame at `offset` whose ``header(in:at:)`` the caller already checked (its CRC
     /// is not computed again).
     static func frame(in raw: UnsafeRawBufferPointer, at offset: Int, checked header: (sequence: UInt64, size: Int)) -> Frame? {
-        let (sequence, size) = header
-        let bodyStart = offset + frameHeaderBytes
-        let bodyLength = size - frameHeaderBytes
-        var b = ByteReader(raw, start: bodyStart + 8, end: bodyStart + bodyLength)
-        guard let code = try? b.u8("kind"), let kind = EventKind(code: code), let ts = try? b.zigzag("ts")
+        guard let record = encoded(in: raw, at: offset, checked: header, payload: { raw, range in ArraySlice(raw[range]) }),
+            let event = decode(record)
         else { return nil }
-        let timestamp = Timestamp(microsecondsSinceEpoch: ts)
-        guard let payload = try? EventBinaryCodec.decodePayload(kind: kind, timestamp: timestamp, from: &b), b.isAtEnd else {
-            return nil
+        return Frame(sequence: record.sequence, event: event, size: header.size)
+    }
+
+    /// The checked frame at `offset` of `data` (whose bytes `raw` are) in its binary form, the payload a slice of `data`;
+    /// nil if its kind or timestamp does not read.
+    static func encoded(
+        in raw: UnsafeRawBufferPointer, of data: [UInt8], at offset: Int, checked header: (sequence: UInt64, size: Int)
+    ) -> EncodedRecord? {
+        encoded(in: raw, at: offset, checked: header) { _, range in data[range] }
+    }
+
+    private static func encoded(
+        in raw: UnsafeRawBufferPointer, at offset: Int, checked header: (sequence: UInt64, size: Int),
+        payload: (UnsafeRawBufferPointer, Range<Int>) -> ArraySlice<UInt8>
+    ) -> EncodedRecord? {
+        let bodyStart = offset + frameHeaderBytes
+        let bodyEnd = offset + header.size
+        var b = ByteReader(raw, start: bodyStart + 8, end: bodyEnd)
+        guard let code = try? b.u8("kind"), EventKind(code: code) != nil, let ts = try? b.zigzag("ts") else { return nil }
+        return EncodedRecord(sequence: header.sequence, kindCode: code, timestamp: ts, payload: payload(raw, b.offset..<bodyEnd))
+    }
+
+    /// The event of a record, or nil if its payload does not decode.
+    static func decode(_ record: EncodedRecord) -> Event? {
+        guard let kind = EventKind(code: record.kindCode) else { return nil }
+        let timestamp = Timestamp(microsecondsSinceEpoch: record.timestamp)
+        let payload = record.payload.withUnsafeBytes { raw -> EventPayload? in
+            var reader = ByteReader(raw)
+            guard let payload = try? EventBinaryCodec.decodePayload(kind: kind, timestamp: timestamp, from: &reader), reader.isAtEnd else {
+                return nil
+            }
+            return payload
         }
-        return Frame(sequence: sequence, event: Event(timestamp: timestamp, payload), size: frameHeaderBytes + bodyLength)
+        return payload.map { Event(timestamp: timestamp, $0) }
     }
 }

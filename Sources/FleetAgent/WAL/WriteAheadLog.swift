@@ -27,8 +27,8 @@ public final class WriteAheadLog: Sendable {
         /// synced: a rename and two fsyncs, once per batch before). One that frees a segment, a
         /// drop and a new segment still write it at once. What a crash loses of the rest is sent
         /// again, and the collector ignores the duplicates.
-        public var stateSaveInterval: Duration = .seconds(1)
-        public init(maxBytes: Int = 1 << 30, segmentBytes: Int = 8 << 20, stateSaveInterval: Duration = .seconds(1)) {
+        public var stateSaveInterval: Duration = .seconds(5)
+        public init(maxBytes: Int = 1 << 30, segmentBytes: Int = 8 << 20, stateSaveInterval: Duration = .seconds(5)) {
             self.maxBytes = maxBytes
             self.segmentBytes = segmentBytes
             self.stateSaveInterval = stateSaveInterval
@@ -235,11 +235,20 @@ public final class WriteAheadLog: Sendable {
 
     // MARK: Reading and acknowledging
 
-    /// Up to `maxEvents` unacknowledged records with sequence ≥ `from`, in order, at most about `maxBytes` of frames.
-    /// Reads each segment from the end of its acknowledged prefix, and decodes only the records it returns.
+    /// Up to `maxEvents` unacknowledged records with sequence ≥ `from`, in order, at most about `maxBytes` of frames,
+    /// decoded. (The shipper sends ``readEncoded(from:maxEvents:maxBytes:)`` as it is.)
     public func read(from: UInt64, maxEvents: Int, maxBytes: Int = 4 << 20) -> [Batch.Record] {
+        readEncoded(from: from, maxEvents: maxEvents, maxBytes: maxBytes).compactMap { record in
+            WALRecord.decode(record).map { Batch.Record(sequence: record.sequence, event: $0) }
+        }
+    }
+
+    /// Up to `maxEvents` unacknowledged records with sequence ≥ `from`, in order, at most about `maxBytes` of frames,
+    /// in their binary form. Reads each segment from the end of its acknowledged prefix. Every record was decoded
+    /// once, by recovery or before it was appended, so none is decoded here.
+    public func readEncoded(from: UInt64, maxEvents: Int, maxBytes: Int = 4 << 20) -> [EncodedRecord] {
         let (segments, acked, starts) = state.withLock { ($0.segments, $0.acked, $0.readStart) }
-        var out: [Batch.Record] = []
+        var out: [EncodedRecord] = []
         var bytes = 0
         var advanced: [String: Int] = [:]
         for segment in segments where segment.lastSequence >= from && segment.lastSequence >= segment.firstSequence {
@@ -265,9 +274,9 @@ public final class WriteAheadLog: Sendable {
                     } else {
                         prefix = false
                     }
-                    if header.sequence >= from && !isAcked, let frame = WALRecord.frame(in: raw, at: offset, checked: header) {
-                        out.append(Batch.Record(sequence: frame.sequence, event: frame.event))
-                        bytes += frame.size
+                    if header.sequence >= from && !isAcked, let record = WALRecord.encoded(in: raw, of: data, at: offset, checked: header) {
+                        out.append(record)
+                        bytes += header.size
                     }
                     offset += header.size
                 }
@@ -288,7 +297,7 @@ public final class WriteAheadLog: Sendable {
     /// Records the collector's acknowledgement and deletes segments whose every record is
     /// acknowledged. The state file is written at once when segments go (before they do: a
     /// restart must not count a deleted segment's records as lost), otherwise at most every
-    /// ``Options/stateSaveInterval``; ``saveAcknowledgements()`` writes what is left.
+    /// ``Options/stateSaveInterval``; ``saveAcknowledgements(ifDue:)`` writes what is left.
     public func acknowledge(_ range: ClosedRange<UInt64>) throws(WALError) {
         try state.withLock { (s: inout State) throws(WALError) in
             s.acked.insert(range)
@@ -320,11 +329,13 @@ public final class WriteAheadLog: Sendable {
         }
     }
 
-    /// Writes acknowledgements that ``acknowledge(_:)`` has not written yet (the shipper calls
-    /// it when idle and at shutdown).
-    public func saveAcknowledgements() throws(WALError) {
+    /// Writes acknowledgements that ``acknowledge(_:)`` has not written yet: at once (shutdown), or
+    /// `ifDue` only once ``Options/stateSaveInterval`` has passed since the last write (the shipper,
+    /// when it finds nothing to send).
+    public func saveAcknowledgements(ifDue: Bool = false) throws(WALError) {
         try state.withLock { (s: inout State) throws(WALError) in
-            if s.ackUnsaved { try save(&s) }
+            guard s.ackUnsaved, !ifDue || ContinuousClock.now - s.lastStateSave >= options.stateSaveInterval else { return }
+            try save(&s)
         }
     }
 

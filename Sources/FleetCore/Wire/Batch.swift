@@ -31,6 +31,26 @@ public struct Batch: Sendable, Hashable {
     }
 }
 
+/// A record still in the binary form of docs/PROTOCOL.md, "Payloads": what
+/// a sender that never needs the event itself (the agent's shipper, reading
+/// its WAL) puts into a frame as it is, without decoding and re-encoding it.
+public struct EncodedRecord: Sendable, Hashable {
+    public var sequence: UInt64
+    /// ``EventKind/code``.
+    public var kindCode: UInt8
+    /// Microseconds since the epoch.
+    public var timestamp: Int64
+    /// The kind's payload; a slice shares the buffer it was read from.
+    public var payload: ArraySlice<UInt8>
+
+    public init(sequence: UInt64, kindCode: UInt8, timestamp: Int64, payload: ArraySlice<UInt8>) {
+        self.sequence = sequence
+        self.kindCode = kindCode
+        self.timestamp = timestamp
+        self.payload = payload
+    }
+}
+
 /// Bounds the decoder enforces, whatever the frame claims.
 public struct BatchLimits: Sendable, Hashable {
     /// Records in one batch. Config key (collector): `ingest.max_records_per_batch`.

@@ -22,48 +22,87 @@ public enum BatchFrame {
     /// The uncompressed frame of `batch`. Records must have strictly
     /// ascending sequence numbers starting at 1 or more; events should be validated.
     public static func encode(_ batch: Batch) throws(WireError) -> [UInt8] {
-        if let why = AgentID.problem(with: batch.agentID) { throw WireError(.invalidAgentID(why)) }
-        guard let first = batch.firstSequence, let last = batch.lastSequence else { throw WireError(.emptyBatch) }
-        guard batch.records.count <= Int(UInt32.max) else {
-            throw WireError(.tooManyRecords(count: UInt64(batch.records.count), limit: Int(UInt32.max)))
+        try frame(agentID: batch.agentID, epoch: batch.epoch, count: batch.records.count) { (records) throws(WireError) in
+            for record in batch.records {
+                try records.append(sequence: record.sequence, kindCode: record.event.kind.code, timestamp: record.event.timestamp.microsecondsSinceEpoch) {
+                    EventBinaryCodec.encodePayload(record.event, into: &$0)
+                }
+            }
         }
-        guard first >= 1 else { throw WireError(.sequenceMismatch("sequences start at 1")) }
+    }
 
-        var payload = ByteWriter(capacity: batch.records.count * 96)
+    /// The uncompressed frame of records already in the binary form (the agent's WAL), their
+    /// payloads copied as they are. The same rules as ``encode(_:)``.
+    public static func encode(agentID: String, epoch: WALEpoch, records encoded: [EncodedRecord]) throws(WireError) -> [UInt8] {
+        try frame(agentID: agentID, epoch: epoch, count: encoded.count) { (records) throws(WireError) in
+            for record in encoded {
+                try records.append(sequence: record.sequence, kindCode: record.kindCode, timestamp: record.timestamp) { $0.raw(record.payload) }
+            }
+        }
+    }
+
+    /// Builds the frame's record payload: each record's length, kind, deltas and payload.
+    struct RecordWriter {
+        var payload: ByteWriter
         var body = ByteWriter(capacity: 256)
-        var previousSeq = first - 1
+        var first: UInt64?
+        var previousSeq: UInt64 = 0
         var previousTs: Int64 = 0
-        for record in batch.records {
-            guard record.sequence > previousSeq else {
-                throw WireError(.sequenceMismatch("record \(record.sequence) does not follow \(previousSeq)"))
+
+        mutating func append(
+            sequence: UInt64, kindCode: UInt8, timestamp: Int64, payload writePayload: (inout ByteWriter) -> Void
+        ) throws(WireError) {
+            if first == nil {
+                guard sequence >= 1 else { throw WireError(.sequenceMismatch("sequences start at 1")) }
+                first = sequence
+                previousSeq = sequence - 1
+            }
+            guard sequence > previousSeq else {
+                throw WireError(.sequenceMismatch("record \(sequence) does not follow \(previousSeq)"))
             }
             body.bytes.removeAll(keepingCapacity: true)
-            body.u8(record.event.kind.code)
-            body.varint(record.sequence - previousSeq)
-            body.zigzag(record.event.timestamp.microsecondsSinceEpoch &- previousTs)
-            EventBinaryCodec.encodePayload(record.event, into: &body)
+            body.u8(kindCode)
+            body.varint(sequence - previousSeq)
+            body.zigzag(timestamp &- previousTs)
+            writePayload(&body)
             payload.varint(UInt64(body.bytes.count))
             payload.raw(body.bytes)
-            previousSeq = record.sequence
-            previousTs = record.event.timestamp.microsecondsSinceEpoch
+            previousSeq = sequence
+            previousTs = timestamp
         }
-        guard payload.bytes.count <= Int(UInt32.max) else {
-            throw WireError(.lengthOutOfBounds(field: "payload", length: UInt64(payload.bytes.count), limit: UInt64(UInt32.max)))
+    }
+
+    /// The header and the payload `writeRecords` fills with `count` records.
+    static func frame(
+        agentID: String, epoch: WALEpoch, count: Int, writeRecords: (inout RecordWriter) throws(WireError) -> Void
+    ) throws(WireError) -> [UInt8] {
+        if let why = AgentID.problem(with: agentID) { throw WireError(.invalidAgentID(why)) }
+        guard count > 0 else { throw WireError(.emptyBatch) }
+        guard count <= Int(UInt32.max) else {
+            throw WireError(.tooManyRecords(count: UInt64(count), limit: Int(UInt32.max)))
+        }
+        var records = RecordWriter(payload: ByteWriter(capacity: count * 96))
+        try writeRecords(&records)
+        guard let first = records.first else { throw WireError(.emptyBatch) }
+        let last = records.previousSeq
+        let payload = records.payload.bytes
+        guard payload.count <= Int(UInt32.max) else {
+            throw WireError(.lengthOutOfBounds(field: "payload", length: UInt64(payload.count), limit: UInt64(UInt32.max)))
         }
 
-        var w = ByteWriter(capacity: fixedHeaderBytes + batch.agentID.utf8.count + payload.bytes.count)
+        var w = ByteWriter(capacity: fixedHeaderBytes + agentID.utf8.count + payload.count)
         w.raw(magic)
         w.u8(formatVersion)
         w.u8(0)
-        w.u8(UInt8(batch.agentID.utf8.count))
-        w.raw(batch.agentID.utf8)
-        w.u64(batch.epoch.rawValue)
+        w.u8(UInt8(agentID.utf8.count))
+        w.raw(agentID.utf8)
+        w.u64(epoch.rawValue)
         w.u64(first)
         w.u64(last)
-        w.u32(UInt32(batch.records.count))
-        w.u32(UInt32(payload.bytes.count))
-        w.u32(CRC32C.checksum(payload.bytes))
-        w.raw(payload.bytes)
+        w.u32(UInt32(count))
+        w.u32(UInt32(payload.count))
+        w.u32(CRC32C.checksum(payload))
+        w.raw(payload)
         return w.bytes
     }
 
@@ -77,7 +116,17 @@ public enum BatchFrame {
     /// The frame compressed with a context kept by the caller: a sender of many batches
     /// (the agent's shipper) saves making, zeroing and freeing a zstd context each time.
     public static func encodeCompressed(_ batch: Batch, with compressor: ZstdCompressor) throws(WireError) -> [UInt8] {
-        let frame = try encode(batch)
+        try compress(encode(batch), with: compressor)
+    }
+
+    /// Records already in the binary form, framed and compressed with a kept context.
+    public static func encodeCompressed(
+        agentID: String, epoch: WALEpoch, records: [EncodedRecord], with compressor: ZstdCompressor
+    ) throws(WireError) -> [UInt8] {
+        try compress(encode(agentID: agentID, epoch: epoch, records: records), with: compressor)
+    }
+
+    static func compress(_ frame: [UInt8], with compressor: ZstdCompressor) throws(WireError) -> [UInt8] {
         do {
             return try compressor.compress(frame)
         } catch {

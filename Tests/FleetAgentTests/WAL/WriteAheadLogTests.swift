@@ -55,6 +55,24 @@ struct WriteAheadLogTests {
         #expect(try WriteAheadLog(directory: temporaryDirectory()).epoch != epoch)
     }
 
+    @Test("records sent as read from the WAL frame the same bytes as their events encoded again, for every kind")
+    func encodedRecordsFrameLikeEvents() throws {
+        let dir = temporaryDirectory()
+        var gen = EventGenerator(seed: 0x3A1_F4A3)
+        let written = (0..<3_000).map { _ in gen.event() }
+        let wal = try WriteAheadLog(directory: dir, options: .init(segmentBytes: 64 << 10))
+        _ = try wal.append(written)
+        try wal.acknowledge(1...700)
+        let encoded = wal.readEncoded(from: 1, maxEvents: 5_000, maxBytes: 1 << 30)
+        let decoded = wal.read(from: 1, maxEvents: 5_000, maxBytes: 1 << 30)
+        #expect(encoded.map(\.sequence) == Array(701...3_000))
+        #expect(decoded.map(\.event) == Array(written[700...]))
+        let passedThrough = try BatchFrame.encode(agentID: "pc-1", epoch: wal.epoch, records: encoded)
+        let reencoded = try BatchFrame.encode(Batch(agentID: "pc-1", epoch: wal.epoch, records: decoded))
+        #expect(passedThrough == reencoded)
+        #expect(try BatchFrame.decode(passedThrough).records == decoded)
+    }
+
     @Test("a torn tail is truncated: every intact record kept, one lost, its sequence never reused")
     func tornTail() throws {
         let dir = temporaryDirectory()
