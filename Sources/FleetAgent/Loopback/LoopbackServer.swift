@@ -42,6 +42,13 @@ public struct LoopbackServer: Sendable {
         enum CodingKeys: String, CodingKey {
             case accepted, rejected, firstSeq = "first_seq", lastSeq = "last_seq", errors
         }
+
+        /// The answer to a body whose every line was good, written without JSONEncoder (which was
+        /// a tenth of the loopback's time per request); the same bytes, keys sorted. Nil otherwise.
+        var plainJSON: String? {
+            guard errors.isEmpty, let firstSeq, let lastSeq else { return nil }
+            return #"{"accepted":\#(accepted),"errors":[],"first_seq":\#(firstSeq),"last_seq":\#(lastSeq),"rejected":\#(rejected)}"#
+        }
     }
 
     struct Health: Encodable {
@@ -62,22 +69,27 @@ public struct LoopbackServer: Sendable {
     static func parse(_ body: ByteBuffer) -> (events: [Event], errors: [LineError]) {
         var events: [Event] = []
         var errors: [LineError] = []
-        let bytes = body.readableBytesView
-        var lineNumber = 0
-        var start = bytes.startIndex
-        while start < bytes.endIndex {
-            let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
-            lineNumber += 1
-            var line = bytes[start..<end]
-            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-            if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
-                do {
-                    events.append(try EventJSON.decode(line))
-                } catch {
-                    errors.append(LineError(line: lineNumber, error: error.description))
+        body.withUnsafeReadableBytes { (raw: UnsafeRawBufferPointer) -> Void in
+            guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+            let bytes = UnsafeBufferPointer(start: base, count: raw.count)
+            var lineNumber = 0
+            var start = 0
+            while start < bytes.count {
+                // memchr: a byte-by-byte search through the collection was a tenth of the time per line.
+                let found = memchr(base + start, 0x0A, bytes.count - start)
+                let end = found.map { UnsafeRawPointer($0) - UnsafeRawPointer(base) } ?? bytes.count
+                lineNumber += 1
+                var line = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                if line.last == UInt8(ascii: "\r") { line = UnsafeBufferPointer(rebasing: line.dropLast()) }
+                if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
+                    do throws(EventValidationError) {
+                        events.append(try EventJSON.decode(line))
+                    } catch {
+                        errors.append(LineError(line: lineNumber, error: error.description))
+                    }
                 }
+                start = end + 1
             }
-            start = end < bytes.endIndex ? bytes.index(after: end) : end
         }
         return (events, errors)
     }
@@ -105,9 +117,8 @@ public struct LoopbackServer: Sendable {
             } catch {
                 throw HTTPError(.serviceUnavailable, headers: [.retryAfter: "1"], message: "events not stored: \(error)")
             }
-            return try Self.json(
-                Accepted(accepted: events.count, rejected: errors.count, firstSeq: range?.lowerBound, lastSeq: range?.upperBound, errors: errors),
-                status: .ok)
+            let accepted = Accepted(accepted: events.count, rejected: errors.count, firstSeq: range?.lowerBound, lastSeq: range?.upperBound, errors: errors)
+            return try accepted.plainJSON.map { Self.json($0, status: .ok) } ?? Self.json(accepted, status: .ok)
         }
         router.get("/v1/health") { _, _ -> Response in
             let stats = wal.stats
@@ -119,6 +130,10 @@ public struct LoopbackServer: Sendable {
                 status: .ok)
         }
         return router
+    }
+
+    static func json(_ text: String, status: HTTPResponse.Status) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status) throws -> Response {
