@@ -14,14 +14,13 @@ public enum EventJSON {
     /// Decodes one event from a JSON object and validates it.
     /// A missing `"ts"` means now.
     public static func decode(_ bytes: some Collection<UInt8>) throws(EventValidationError) -> Event {
+        if let step = bytes.withContiguousStorageIfAvailable({ JSONParser.stepFinished($0) }) ?? nil {
+            try step.validate()
+            return step
+        }
         let event: Event
         do {
-            let value = try JSONParser.parse(bytes)
-            if case .object(let members) = value, let step = stepFinished(members) {
-                event = step
-            } else {
-                event = try Event(from: JSONValueDecoder(value: value, codingPath: []))
-            }
+            event = try Event(from: JSONValueDecoder(value: try JSONParser.parse(bytes), codingPath: []))
         } catch let error as JSONSyntaxError {
             throw .invalid("(event)", "not valid JSON: \(error)")
         } catch let error as EventValidationError {

@@ -97,7 +97,13 @@ extension Timestamp {
     public init?(rfc3339 text: String) {
         var text = text
         // Over the bytes in place: three of these per step event on the agent's loopback path.
-        guard let micros = text.withUTF8({ Self.parseRFC3339($0) }) else { return nil }
+        guard let ts = text.withUTF8({ Timestamp(rfc3339UTF8: $0) }) else { return nil }
+        self = ts
+    }
+
+    /// ``init(rfc3339:)`` over the text's UTF-8 bytes.
+    init?(rfc3339UTF8 utf8: UnsafeBufferPointer<UInt8>) {
+        guard let micros = Self.parseRFC3339(utf8) else { return nil }
         self.init(microsecondsSinceEpoch: micros)
         guard isRepresentable else { return nil }
     }
