@@ -135,3 +135,33 @@ public struct CommandDelivery: Sendable, Hashable, Codable {
         commands = try c.decodeIfPresent([FleetCommand].self, forKey: .commands) ?? []
     }
 }
+
+/// What an agent reads from the collector's answer to a batch or a command long-poll
+/// (docs/API.md): `acked_through` and the `commands`.
+public struct CollectorReply: Sendable, Hashable {
+    /// Nil when the answer has none, or is not a JSON object.
+    public var ackedThrough: UInt64?
+    /// Empty when there are none, or when any is malformed (the collector sends them again).
+    public var commands: [FleetCommand]
+
+    /// Reads the answer with FleetCore's own JSON parser, and the commands, when there are
+    /// any, with JSONDecoder. (Foundation's JSONSerialization and JSONDecoder on
+    /// every acknowledgement, nearly always `"commands":[]`, were 3 % of the agent's CPU at
+    /// 1,000 events/s.)
+    public init(ackedThrough: UInt64? = nil, commands: [FleetCommand]) {
+        self.ackedThrough = ackedThrough
+        self.commands = commands
+    }
+
+    public init(_ body: some Collection<UInt8>) {
+        ackedThrough = nil
+        commands = []
+        guard case .object(let members)? = try? JSONParser.parse(body) else { return }
+        if let through = members.last(where: { $0.key == "acked_through" })?.value {
+            ackedThrough = try? JSONValueDecoder.integer(through, [])
+        }
+        if case .array(let list)? = members.last(where: { $0.key == "commands" })?.value, !list.isEmpty {
+            commands = (try? JSONDecoder().decode(CommandDelivery.self, from: Data(body)))?.commands ?? []
+        }
+    }
+}
