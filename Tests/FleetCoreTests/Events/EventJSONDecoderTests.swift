@@ -107,6 +107,19 @@ struct EventJSONDecoderTests: EventJSONProbe {
         #expect(m.name == "b")
     }
 
+    /// One to three bytes changed to one of `alphabet`, removed or added.
+    static func mutate(_ bytes: inout [UInt8], rng: inout SplitMix64, alphabet: [UInt8]) {
+        for _ in 0...(rng.next() % 3) {
+            if bytes.isEmpty { return }
+            let at = Int(rng.next() % UInt64(bytes.count))
+            switch rng.next() % 3 {
+            case 0: bytes[at] = alphabet[Int(rng.next() % UInt64(alphabet.count))]
+            case 1: bytes.remove(at: at)
+            default: bytes.insert(alphabet[Int(rng.next() % UInt64(alphabet.count))], at: at)
+            }
+        }
+    }
+
     /// Foundation's decoder with the same validation, as EventJSON.decode did before it had its own.
     func foundationDecode(_ bytes: [UInt8]) -> (Event?, String) {
         do {
@@ -132,17 +145,7 @@ struct EventJSONDecoderTests: EventJSONProbe {
         for round in 0..<6_000 {
             let event = gen.event()
             var bytes = EventJSON.encode(event)
-            if round % 3 != 0 {
-                for _ in 0...(rng.next() % 3) {
-                    let at = Int(rng.next() % UInt64(bytes.count))
-                    switch rng.next() % 3 {
-                    case 0: bytes[at] = alphabet[Int(rng.next() % UInt64(alphabet.count))]
-                    case 1: bytes.remove(at: at)
-                    default: bytes.insert(alphabet[Int(rng.next() % UInt64(alphabet.count))], at: at)
-                    }
-                    if bytes.isEmpty { break }
-                }
-            }
+            if round % 3 != 0 { Self.mutate(&bytes, rng: &rng, alphabet: alphabet) }
             let ours: Event?
             var reason = "accepted"
             var field = ""
@@ -198,14 +201,7 @@ struct EventJSONDecoderTests: EventJSONProbe {
             taken += 1
             // Mutated: one to three bytes changed, removed or added.
             var mutated = bytes
-            for _ in 0...(rng.next() % 3) {
-                let at = Int(rng.next() % UInt64(mutated.count))
-                switch rng.next() % 3 {
-                case 0: mutated[at] = alphabet[Int(rng.next() % UInt64(alphabet.count))]
-                case 1: mutated.remove(at: at)
-                default: mutated.insert(alphabet[Int(rng.next() % UInt64(alphabet.count))], at: at)
-                }
-            }
+            Self.mutate(&mutated, rng: &rng, alphabet: alphabet)
             if let fast = mutated.withUnsafeBufferPointer({ JSONParser.stepFinished($0) }) {
                 answered += 1
                 let theirs = general(mutated)
