@@ -13,6 +13,15 @@ public final class Recorder: Sendable {
         var waiters: [(offset: Int, count: Int, continuation: CheckedContinuation<ClosedRange<UInt64>?, any Error>)] = []
         var dropped: UInt64 = 0
         var closed = false
+        /// A wake-up is on its way to the writer, which has not drained since: later events need
+        /// none. (One `yield` per event cost half of `record`'s time at 1,000 events/s.)
+        var wakePending = false
+
+        /// Whether the caller that just queued events must wake the writer.
+        mutating func needsWake() -> Bool {
+            defer { wakePending = true }
+            return !wakePending
+        }
     }
 
     let capacity: Int
@@ -29,15 +38,15 @@ public final class Recorder: Sendable {
     /// Hands an event to the WAL writer. Returns false if it was dropped (queue full or shutting down).
     @discardableResult
     public func record(_ event: Event) -> Bool {
-        let accepted = queue.withLock { q -> Bool in
+        let (accepted, signal) = queue.withLock { q -> (Bool, Bool) in
             guard !q.closed, q.events.count < capacity else {
                 q.dropped += 1
-                return false
+                return (false, false)
             }
             q.events.append(event)
-            return true
+            return (true, q.needsWake())
         }
-        if accepted { wake.yield() }
+        if signal { wake.yield() }
         return accepted
     }
 
@@ -46,20 +55,19 @@ public final class Recorder: Sendable {
     public func recordDurably(_ events: [Event]) async throws -> ClosedRange<UInt64>? {
         guard !events.isEmpty else { return nil }
         return try await withCheckedThrowingContinuation { continuation in
-            let refusal = queue.withLock { q -> String? in
-                guard !q.closed else { return "the agent is shutting down" }
+            let outcome = queue.withLock { q -> Result<Bool, WALError> in
+                guard !q.closed else { return .failure(WALError("the agent is shutting down")) }
                 // Bounded like record(): a stalled writer must not let callers grow memory.
                 guard q.events.count + events.count <= max(capacity, events.count) || q.events.isEmpty else {
-                    return "the agent's queue is full (\(q.events.count) events waiting for the WAL); retry shortly"
+                    return .failure(WALError("the agent's queue is full (\(q.events.count) events waiting for the WAL); retry shortly"))
                 }
                 q.waiters.append((q.events.count, events.count, continuation))
                 q.events.append(contentsOf: events)
-                return nil
+                return .success(q.needsWake())
             }
-            if let refusal {
-                continuation.resume(throwing: WALError(refusal))
-            } else {
-                wake.yield()
+            switch outcome {
+            case .failure(let refusal): continuation.resume(throwing: refusal)
+            case .success(let signal): if signal { wake.yield() }
             }
         }
     }
@@ -76,11 +84,13 @@ public final class Recorder: Sendable {
         var waiters: [(offset: Int, count: Int, continuation: CheckedContinuation<ClosedRange<UInt64>?, any Error>)]
     }
 
+    /// Takes what is queued. Events queued after it wake the writer again.
     func drain() -> Drained {
         queue.withLock { q in
             defer {
                 q.events.removeAll(keepingCapacity: true)
                 q.waiters.removeAll()
+                q.wakePending = false
             }
             return Drained(events: q.events, waiters: q.waiters)
         }

@@ -29,6 +29,47 @@ struct RecorderTests {
         return try WriteAheadLog(directory: dir)
     }
 
+    @Test("events recorded one, two or three at a time reach the WAL while the writer runs: no wake-up is lost")
+    func noLostWakeup() async throws {
+        let wal = try WriteAheadLog(directory: temporaryDirectory())
+        let recorder = Recorder()
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let group = ServiceGroup(
+            services: [WALWriter(wal: wal, recorder: recorder, syncInterval: .milliseconds(5), logger: logger)], logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var rng = SplitMix64(seed: 0x3A4E)
+            var expected: UInt64 = 1
+            for round in 0..<400 {
+                let burst = Int(rng.next() % 3) + 1
+                let event = Event(timestamp: Timestamp(microsecondsSinceEpoch: Int64(round)), .metric(MetricSample(name: "m", kind: .counter, value: 1)))
+                if round % 10 == 0 {
+                    _ = try await recorder.recordDurably(Array(repeating: event, count: burst))
+                } else {
+                    for _ in 0..<burst { #expect(recorder.record(event)) }
+                }
+                expected += UInt64(burst)
+                // Land sometimes right after the writer drained, sometimes during its group commit or sync.
+                if rng.next() % 2 == 0 { try await Task.sleep(for: .microseconds(Int64(rng.next() % 8_000))) }
+                let deadline = ContinuousClock.now + .seconds(5)
+                while wal.stats.nextSequence < expected && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+                #expect(wal.stats.nextSequence == expected, "round \(round): the writer was not woken")
+                if wal.stats.nextSequence != expected { break }
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test("one wake-up until the writer drains: the first event queued needs it, the ones after it do not")
+    func oneWakeupPerDrain() {
+        var queue = Recorder.Queue()
+        let first = queue.needsWake()
+        let second = queue.needsWake()
+        #expect(first && !second)
+    }
+
     @Test("events recorded from many tasks all reach the WAL, each task's in order")
     func concurrentRecording() async throws {
         let dir = temporaryDirectory()
