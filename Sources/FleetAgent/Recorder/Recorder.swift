@@ -37,13 +37,16 @@ public final class Recorder: Sendable {
 
     /// Hands an event to the WAL writer. Returns false if it was dropped (queue full or shutting down).
     @discardableResult
-    public func record(_ event: Event) -> Bool {
+    /// The event is consumed: a caller's last use moves it into the queue without copying it
+    /// (a copy retains each of its strings).
+    public func record(_ event: consuming Event) -> Bool {
+        var event = Optional(event)
         let (accepted, signal) = queue.withLock { q -> (Bool, Bool) in
-            guard !q.closed, q.events.count < capacity else {
+            guard !q.closed, q.events.count < capacity, let taken = event.take() else {
                 q.dropped += 1
                 return (false, false)
             }
-            q.events.append(event)
+            q.events.append(taken)
             return (true, q.needsWake())
         }
         if signal { wake.yield() }
