@@ -75,12 +75,7 @@ extension JSONParser {
             }
             let timestamp = ts ?? .now()
             let finished = finishedAt ?? timestamp
-            let started =
-                startedAt
-                ?? {
-                    let micros = totalMs >= 0 && totalMs <= EventLimits.maxDurationMs ? Int64(totalMs * 1000) : 0
-                    return Timestamp(microsecondsSinceEpoch: finished.microsecondsSinceEpoch &- micros)
-                }()
+            let started = startedAt ?? StepFinished.defaultStart(finishedAt: finished, totalMs: totalMs)
             let step = StepFinished(
                 executionID: executionID, workflowID: workflowID, nodeID: nodeID, stepNumber: stepNumber, actionType: actionType,
                 startedAt: started, finishedAt: finished, success: success, error: error, ocrMs: ocrMs, uiMs: uiMs,

@@ -400,12 +400,14 @@ extension StepFinished: Codable {
         cacheHit = try c.decodeIfPresent(Bool.self, forKey: .cacheHit) ?? false
         degraded = try c.decodeIfPresent(Bool.self, forKey: .degraded) ?? false
         finishedAt = try c.decodeIfPresent(Timestamp.self, forKey: .finishedAt) ?? eventTime
-        if let started = try c.decodeIfPresent(Timestamp.self, forKey: .startedAt) {
-            startedAt = started
-        } else {
-            let micros = totalMs.isFinite && totalMs >= 0 && totalMs <= EventLimits.maxDurationMs ? Int64(totalMs * 1000) : 0
-            startedAt = Timestamp(microsecondsSinceEpoch: finishedAt.microsecondsSinceEpoch &- micros)
-        }
+        startedAt = try c.decodeIfPresent(Timestamp.self, forKey: .startedAt) ?? Self.defaultStart(finishedAt: finishedAt, totalMs: totalMs)
+    }
+
+    /// `started_at` when the JSON has none: `finished_at - total_ms` (an out-of-range duration,
+    /// which validation refuses anyway, counts as 0).
+    static func defaultStart(finishedAt: Timestamp, totalMs: Double) -> Timestamp {
+        let micros = totalMs.isFinite && totalMs >= 0 && totalMs <= EventLimits.maxDurationMs ? Int64(totalMs * 1000) : 0
+        return Timestamp(microsecondsSinceEpoch: finishedAt.microsecondsSinceEpoch &- micros)
     }
 }
 
