@@ -75,49 +75,44 @@ enum WALRecord {
 
     /// Decodes the frame at `offset`, or nil if the bytes there are not an intact frame.
     static func frame(in raw: UnsafeRawBufferPointer, at offset: Int) -> Frame? {
-        guard let header = header(in: raw, at: offset) else { return nil }
-        return frame(in: raw, at: offset, checked: header)
-    }
-
-    /// Decodes the frame at `offset` whose ``header(in:at:)`` the caller already checked (its CRC
-    /// is not computed again).
-    static func frame(in raw: UnsafeRawBufferPointer, at offset: Int, checked header: (sequence: UInt64, size: Int)) -> Frame? {
-        guard let record = encoded(in: raw, at: offset, checked: header, payload: { raw, range in ArraySlice(raw[range]) }),
-            let event = decode(record)
+        guard let header = header(in: raw, at: offset), let body = body(in: raw, at: offset, checked: header),
+            let event = decode(kindCode: body.kindCode, timestamp: body.timestamp, payload: UnsafeRawBufferPointer(rebasing: raw[body.payload]))
         else { return nil }
-        return Frame(sequence: record.sequence, event: event, size: header.size)
+        return Frame(sequence: header.sequence, event: event, size: header.size)
     }
 
-    /// The checked frame at `offset` of `data` (whose bytes `raw` are) in its binary form, the payload a slice of `data`;
-    /// nil if its kind or timestamp does not read.
+    /// The frame at `offset` of `data` (whose bytes `raw` are), whose ``header(in:at:)`` the caller
+    /// already checked, in its binary form: the payload a slice of `data`. Nil if its kind or
+    /// timestamp does not read.
     static func encoded(
         in raw: UnsafeRawBufferPointer, of data: [UInt8], at offset: Int, checked header: (sequence: UInt64, size: Int)
     ) -> EncodedRecord? {
-        encoded(in: raw, at: offset, checked: header) { _, range in data[range] }
+        guard let body = body(in: raw, at: offset, checked: header) else { return nil }
+        return EncodedRecord(sequence: header.sequence, kindCode: body.kindCode, timestamp: body.timestamp, payload: data[body.payload])
     }
 
-    private static func encoded(
-        in raw: UnsafeRawBufferPointer, at offset: Int, checked header: (sequence: UInt64, size: Int),
-        payload: (UnsafeRawBufferPointer, Range<Int>) -> ArraySlice<UInt8>
-    ) -> EncodedRecord? {
-        let bodyStart = offset + frameHeaderBytes
+    /// A checked frame's kind code, timestamp and where its payload is.
+    private static func body(
+        in raw: UnsafeRawBufferPointer, at offset: Int, checked header: (sequence: UInt64, size: Int)
+    ) -> (kindCode: UInt8, timestamp: Int64, payload: Range<Int>)? {
         let bodyEnd = offset + header.size
-        var b = ByteReader(raw, start: bodyStart + 8, end: bodyEnd)
+        var b = ByteReader(raw, start: offset + frameHeaderBytes + 8, end: bodyEnd)
         guard let code = try? b.u8("kind"), EventKind(code: code) != nil, let ts = try? b.zigzag("ts") else { return nil }
-        return EncodedRecord(sequence: header.sequence, kindCode: code, timestamp: ts, payload: payload(raw, b.offset..<bodyEnd))
+        return (code, ts, b.offset..<bodyEnd)
     }
 
     /// The event of a record, or nil if its payload does not decode.
     static func decode(_ record: EncodedRecord) -> Event? {
-        guard let kind = EventKind(code: record.kindCode) else { return nil }
-        let timestamp = Timestamp(microsecondsSinceEpoch: record.timestamp)
-        let payload = record.payload.withUnsafeBytes { raw -> EventPayload? in
-            var reader = ByteReader(raw)
-            guard let payload = try? EventBinaryCodec.decodePayload(kind: kind, timestamp: timestamp, from: &reader), reader.isAtEnd else {
-                return nil
-            }
-            return payload
+        record.payload.withUnsafeBytes { decode(kindCode: record.kindCode, timestamp: record.timestamp, payload: $0) }
+    }
+
+    private static func decode(kindCode: UInt8, timestamp micros: Int64, payload: UnsafeRawBufferPointer) -> Event? {
+        guard let kind = EventKind(code: kindCode) else { return nil }
+        let timestamp = Timestamp(microsecondsSinceEpoch: micros)
+        var reader = ByteReader(payload)
+        guard let decoded = try? EventBinaryCodec.decodePayload(kind: kind, timestamp: timestamp, from: &reader), reader.isAtEnd else {
+            return nil
         }
-        return payload.map { Event(timestamp: timestamp, $0) }
+        return Event(timestamp: timestamp, decoded)
     }
 }
